@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make demo` (a real optimisation on the embedded local model)
+# and `make test` (the whole suite). Both create or reuse .venv and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.picaco-installed
+export HF_HUB_OFFLINE := 1
+export LANGCHAIN_TRACING_V2 := false
+export LANGSMITH_TRACING := false
+
+.PHONY: install demo test unit integration lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m langchain_picaco.demo
+
+test: $(STAMP)
+	$(PY) -m pytest tests -q
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -q -m "not integration"
+
+integration: $(STAMP)
+	$(PY) -m pytest tests -q -m integration
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_injection.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,141 @@
+"""Optimiser settings: :class:`PicacoConfig`, :class:`Budget` and :class:`RetrySettings`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from langchain_picaco.errors import ConfigError
+
+__all__ = ["Budget", "PicacoConfig", "RetrySettings", "config_from_kwargs"]
+
+
+class Budget(BaseModel):
+    """An upper bound on what one run may spend. ``None`` means no bound.
+
+    Example:
+        .. code-block:: python
+
+            Budget(max_calls=500, max_tokens=200_000)
+
+    Attributes:
+        max_calls: Model calls (target, judge and proposer together).
+        max_tokens: Input plus output tokens over all calls.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_calls: int | None = Field(default=None, gt=0, description="Most model calls per run.")
+    max_tokens: int | None = Field(default=None, gt=0, description="Most tokens per run.")
+
+
+class RetrySettings(BaseModel):
+    """How transient model errors are retried (exponential backoff with jitter).
+
+    Attributes:
+        max_attempts: Attempts per call, the first included.
+        initial_delay: Seconds before the first retry.
+        max_delay: Longest wait between attempts.
+        timeout: Seconds one attempt may take before it counts as transient (None: no limit).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    initial_delay: float = Field(default=0.5, ge=0)
+    max_delay: float = Field(default=20.0, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class PicacoConfig(BaseModel):
+    """Settings of one PICACO optimisation. Defaults follow the paper where it gives them.
+
+    Example:
+        .. code-block:: python
+
+            PicacoConfig(iterations=3, candidates=2, budget=Budget(max_calls=300))
+
+    Attributes:
+        iterations: Rounds of propose -> evaluate -> refine (T).
+        samples_per_query: Responses sampled per query under the current instruction (S).
+        aligned_pool: Best responses kept per query (M1).
+        noisy_pool: Bare-model responses that parrot the values the most, kept per query (M2).
+        candidates: New candidate instructions proposed per round (C).
+        beta: Weight of value conformity against anti-parroting.
+        noise_weight: Weight of the noisy pool in likelihood selection (lambda).
+        patience: Rounds without improvement before stopping.
+        selection: "likelihood" (needs log-probs of given text), "sampling", or "auto".
+        minibatch: Queries each candidate is evaluated on per round.
+        acceptance: "paired" (a candidate must beat the incumbent beyond the noise) or "greedy".
+        confidence: Run-wide confidence of the paired acceptance test (Bonferroni over
+            candidates x iterations), so a run reports a false improvement at most 1 - confidence
+            of the time.
+        temperature: Sampling temperature for response enhancement.
+        eps: Smoothing of the judge-score probability; larger is softer on a score of 1.
+        red_eps: Smoothing of the redundancy logs; larger makes small overlaps cost less.
+        judge_format: Answer format asked of the judge: "json" or "lines".
+        judge_logprobs: Use digit log-probabilities for graded judge scores: "auto", "on", "off".
+        judge_retries: Extra judge calls on malformed output before a neutral score is recorded.
+        max_concurrency: Most model calls in flight at once.
+        seed: Seed of every random choice and of sampling (where the model accepts one).
+        budget: Spend limit; a spent budget ends the run cleanly with the best instruction so far.
+        retry: Retries of transient model errors.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    iterations: int = Field(default=10, ge=1, le=1000)
+    samples_per_query: int = Field(default=2, ge=1, le=64)
+    aligned_pool: int = Field(default=10, ge=1, le=1000)
+    noisy_pool: int = Field(default=15, ge=0, le=1000)
+    candidates: int = Field(default=4, ge=1, le=64)
+    beta: float = Field(default=1.0, gt=0)
+    noise_weight: float = Field(default=1.0, ge=0)
+    patience: int = Field(default=3, ge=1)
+    selection: Literal["auto", "likelihood", "sampling"] = "auto"
+    minibatch: int = Field(default=8, ge=1)
+    acceptance: Literal["paired", "greedy"] = "paired"
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    temperature: float = Field(default=0.8, ge=0, le=2)
+    eps: float = Field(default=0.25, gt=0, le=1)
+    red_eps: float = Field(default=0.1, gt=0, le=1)
+    judge_format: Literal["json", "lines"] = "json"
+    judge_logprobs: Literal["auto", "on", "off"] = "auto"
+    judge_retries: int = Field(default=2, ge=0, le=10)
+    max_concurrency: int = Field(default=4, ge=1, le=256)
+    seed: int = 0
+    budget: Budget = Field(default_factory=Budget)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+
+def config_from_kwargs(
+    config: PicacoConfig | dict[str, Any] | None = None, **overrides: Any
+) -> PicacoConfig:
+    """Build a :class:`PicacoConfig`, turning validation errors into a typed :class:`ConfigError`.
+
+    Args:
+        config: A config, a dict of fields, or None for the defaults.
+        **overrides: Fields to change.
+
+    Raises:
+        ConfigError: Naming the field at fault and its allowed range.
+    """
+    data: dict[str, Any] = {}
+    if isinstance(config, PicacoConfig):
+        data = config.model_dump()
+    elif isinstance(config, dict):
+        data = dict(config)
+    elif config is not None:
+        raise ConfigError(
+            "config", f"is a {type(config).__name__}", "pass a PicacoConfig or a dict"
+        )
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return PicacoConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "config"
+        raise ConfigError(
+            f"config.{loc}", f"{err['msg']} (got {err.get('input')!r})", "use a value in range"
+        ) from None

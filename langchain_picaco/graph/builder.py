@@ -1,0 +1,330 @@
+"""Wiring of the PICACO graph: nodes, edges and the routers that fan work out with ``Send``.
+
+``build_graph(...)`` compiles the graph with any checkpointer; the module-level ``graph`` is what
+``langgraph.json`` serves to LangGraph Studio (its models are named in the run's context).
+
+Example:
+    .. code-block:: python
+
+        from langchain_picaco.graph.builder import build_graph
+        from langchain_picaco.graph.nodes import Resources
+
+        g = build_graph(Resources(target=model, judge=model, proposer=model))
+        print(g.get_graph().draw_mermaid())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import RetryPolicy, Send
+
+from langchain_picaco.calls import is_transient
+from langchain_picaco.config import PicacoConfig
+from langchain_picaco.graph.context import PicacoContext
+from langchain_picaco.graph.nodes import PicacoNodes, Resources, final_calls
+from langchain_picaco.graph.state import InputState, OutputState, PicacoState
+from langchain_picaco.measure import stable_seed
+
+__all__ = ["build_graph", "graph"]  # noqa: F822 - graph is built lazily by __getattr__
+
+_AVG_TOKENS_BEFORE_ANY_CALL = 800
+
+
+def _cfg(runtime_or_config: Any) -> PicacoConfig:
+    from langchain_picaco.graph.nodes import _config
+
+    return _config(runtime_or_config)
+
+
+def _fits(state: PicacoState, cfg: PicacoConfig, calls: int) -> bool:
+    """Whether ``calls`` more calls, plus the final measurement, fit in the budget."""
+    usage = state.get("usage") or {}
+    used = int(usage.get("calls", 0))
+    need = calls + final_calls(len(state["queries"]))
+    if cfg.budget.max_calls is not None and used + need > cfg.budget.max_calls:
+        return False
+    if cfg.budget.max_tokens is not None:
+        tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
+        per_call = tokens / used if used else _AVG_TOKENS_BEFORE_ANY_CALL
+        if tokens + need * per_call > cfg.budget.max_tokens:
+            return False
+    return True
+
+
+def _sample_task(
+    state: PicacoState,
+    *,
+    phase: str,
+    arm: str,
+    instruction: str | None,
+    query: int,
+    sample: int,
+    seed: int,
+    temperature: float,
+) -> Send:
+    return Send(
+        "sample",
+        {
+            "phase": phase,
+            "arm": arm,
+            "instruction": instruction,
+            "query": query,
+            "query_text": state["queries"][query],
+            "sample": sample,
+            "seed": seed,
+            "temperature": temperature,
+            "iteration": state.get("iteration", 0),
+        },
+    )
+
+
+def _round_calls(state: PicacoState, cfg: PicacoConfig) -> int:
+    batch = min(cfg.minibatch, len(state["queries"]))
+    calls = cfg.candidates
+    if state.get("selection") == "sampling":
+        calls += 2 * (cfg.candidates + 1) * batch
+    if cfg.acceptance == "paired":
+        calls += 4 * batch
+    return calls
+
+
+def _enhance_calls(state: PicacoState, cfg: PicacoConfig) -> int:
+    return 2 * len(state["queries"]) * cfg.samples_per_query
+
+
+def build_graph(
+    resources: Resources | Callable[[PicacoContext], Resources] | None = None,
+    *,
+    checkpointer: Any | None = None,
+    store: Any | None = None,
+    cache: Any | None = None,
+    name: str = "picaco",
+) -> Any:
+    """Build and compile the PICACO optimiser graph.
+
+    Args:
+        resources: The run's models and scorers, or a callable building them from the context;
+            None resolves models by name from the context (how Studio runs it).
+        checkpointer: Any LangGraph checkpointer (in-memory, SQLite, PostgreSQL) for resume.
+        store: Optional LangGraph store.
+        cache: Optional LangGraph node cache.
+        name: Name of the compiled graph (its run name in traces).
+
+    Returns:
+        The compiled graph (a LangChain Runnable).
+    """
+    if resources is None:
+        from langchain_picaco.models import resources_from_context
+
+        resources = resources_from_context
+    nodes = PicacoNodes(resources)
+    retry = RetryPolicy(max_attempts=3, retry_on=is_transient)
+
+    def route_reference(state: PicacoState, runtime: Any) -> list[Send]:
+        cfg = _cfg(runtime)
+        sends = []
+        for q in range(len(state["queries"])):
+            for s in range(cfg.samples_per_query):
+                seed = stable_seed(cfg.seed, "sample", q, s)
+                temp = 0.0 if s == 0 else cfg.temperature
+                for arm, instruction in (("bare", None), ("incumbent", state["instruction"])):
+                    sends.append(
+                        _sample_task(
+                            state,
+                            phase="reference",
+                            arm=arm,
+                            instruction=instruction,
+                            query=q,
+                            sample=s,
+                            seed=seed,
+                            temperature=temp,
+                        )
+                    )
+        return sends
+
+    def route_scores(state: PicacoState) -> list[Send]:
+        return [
+            Send(
+                "score",
+                {
+                    "record": r,
+                    "values": state["values"],
+                    "query_text": state["queries"][r["query"]],
+                    "iteration": state.get("iteration", 0),
+                },
+            )
+            for r in state.get("responses") or []
+        ]
+
+    def route_phase(state: PicacoState) -> str:
+        ms = state.get("measurements") or []
+        phase = ms[0]["phase"] if ms else "evaluate"
+        if phase in ("reference", "enhance"):
+            return "update_pools"
+        if phase == "final":
+            return "finish"
+        if phase == "confirm":
+            return "accept"
+        return "select"
+
+    def route_round(state: PicacoState, runtime: Any) -> str:
+        cfg = _cfg(runtime)
+        return "propose" if _fits(state, cfg, _round_calls(state, cfg)) else "budget_stop"
+
+    def route_evaluate(state: PicacoState, runtime: Any) -> list[Send] | str:
+        cfg = _cfg(runtime)
+        candidates = state.get("candidates") or []
+        if state.get("selection") == "likelihood" or not candidates:
+            return "select"
+        iteration = state.get("iteration", 0) + 1
+        arms = [("incumbent", state["instruction"])]
+        arms += [(f"candidate:{i}", c) for i, c in enumerate(candidates)]
+        sends = []
+        for q in state.get("minibatch") or []:
+            seed = stable_seed(cfg.seed, "evaluate", iteration, q)
+            for arm, instruction in arms:
+                sends.append(
+                    _sample_task(
+                        state,
+                        phase="evaluate",
+                        arm=arm,
+                        instruction=instruction,
+                        query=q,
+                        sample=0,
+                        seed=seed,
+                        temperature=cfg.temperature,
+                    )
+                )
+        return sends
+
+    def route_confirm(state: PicacoState, runtime: Any) -> list[Send] | str:
+        cfg = _cfg(runtime)
+        challenger = state.get("challenger")
+        if not challenger:
+            return "decide"
+        batch = state.get("minibatch") or []
+        if not _fits(state, cfg, 4 * len(batch)):
+            return "budget_stop"
+        iteration = state.get("iteration", 0) + 1
+        sends = []
+        for q in batch:
+            seed = stable_seed(cfg.seed, "confirm", iteration, q)
+            for arm, instruction in (
+                ("incumbent", state["instruction"]),
+                ("challenger", challenger["instruction"]),
+            ):
+                sends.append(
+                    _sample_task(
+                        state,
+                        phase="confirm",
+                        arm=arm,
+                        instruction=instruction,
+                        query=q,
+                        sample=0,
+                        seed=seed,
+                        temperature=cfg.temperature,
+                    )
+                )
+        return sends
+
+    def route_after_decide(state: PicacoState, runtime: Any) -> list[Send] | str:
+        cfg = _cfg(runtime)
+        if state.get("stop_reason"):
+            return route_final(state, runtime)
+        if not state.get("changed"):
+            return route_round(state, runtime)
+        if not _fits(state, cfg, _enhance_calls(state, cfg)):
+            return "budget_stop"
+        iteration = state.get("iteration", 0)
+        sends = []
+        for q in range(len(state["queries"])):
+            for s in range(cfg.samples_per_query):
+                sends.append(
+                    _sample_task(
+                        state,
+                        phase="enhance",
+                        arm="incumbent",
+                        instruction=state["instruction"],
+                        query=q,
+                        sample=s,
+                        seed=stable_seed(cfg.seed, "enhance", iteration, q, s),
+                        temperature=cfg.temperature,
+                    )
+                )
+        return sends
+
+    def route_final(state: PicacoState, runtime: Any) -> list[Send] | str:
+        cfg = _cfg(runtime)
+        if not _fits(state, cfg, 0):
+            return "finish"
+        return [
+            _sample_task(
+                state,
+                phase="final",
+                arm="incumbent",
+                instruction=state["instruction"],
+                query=q,
+                sample=0,
+                seed=stable_seed(cfg.seed, "sample", q, 0),
+                temperature=0.0,
+            )
+            for q in range(len(state["queries"]))
+        ]
+
+    async def collect(state: PicacoState) -> dict[str, Any]:
+        """Fan-in point: waits for every task of the superstep."""
+        return {}
+
+    async def budget_stop(state: PicacoState) -> dict[str, Any]:
+        """The budget cannot pay for another round: stop with the best instruction so far."""
+        return {"stop_reason": "budget"}
+
+    builder = StateGraph(
+        PicacoState,
+        context_schema=PicacoContext,
+        input_schema=InputState,
+        output_schema=OutputState,
+    )
+    builder.add_node("prepare", nodes.prepare)
+    builder.add_node("sample", nodes.sample, retry_policy=retry)
+    builder.add_node("collect_samples", collect)
+    builder.add_node("score", nodes.score, retry_policy=retry)
+    builder.add_node("collect_scores", collect)
+    builder.add_node("update_pools", nodes.update_pools)
+    builder.add_node("propose", nodes.propose, retry_policy=retry)
+    builder.add_node("select", nodes.select)
+    builder.add_node("accept", nodes.accept)
+    builder.add_node("decide", nodes.decide)
+    builder.add_node("budget_stop", budget_stop)
+    builder.add_node("finish", nodes.finish)
+
+    builder.add_edge(START, "prepare")
+    builder.add_conditional_edges("prepare", route_reference, ["sample"])
+    builder.add_edge("sample", "collect_samples")
+    builder.add_conditional_edges("collect_samples", route_scores, ["score"])
+    builder.add_edge("score", "collect_scores")
+    builder.add_conditional_edges(
+        "collect_scores", route_phase, ["update_pools", "select", "accept", "finish"]
+    )
+    builder.add_conditional_edges("update_pools", route_round, ["propose", "budget_stop"])
+    builder.add_conditional_edges("propose", route_evaluate, ["sample", "select"])
+    builder.add_conditional_edges("select", route_confirm, ["sample", "decide", "budget_stop"])
+    builder.add_edge("accept", "decide")
+    builder.add_conditional_edges(
+        "decide", route_after_decide, ["sample", "propose", "budget_stop", "finish"]
+    )
+    builder.add_conditional_edges("budget_stop", route_final, ["sample", "finish"])
+    builder.add_edge("finish", END)
+    return builder.compile(checkpointer=checkpointer, store=store, cache=cache, name=name)
+
+
+def __getattr__(attr: str) -> Any:
+    # The Studio graph is built on first access, so importing this module stays cheap.
+    if attr == "graph":
+        compiled = build_graph()
+        globals()["graph"] = compiled
+        return compiled
+    raise AttributeError(attr)

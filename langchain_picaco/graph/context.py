@@ -1,0 +1,32 @@
+"""Run-time settings of the graph: what LangGraph Studio shows as the configuration form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from langchain_picaco.config import PicacoConfig
+
+__all__ = ["PicacoContext"]
+
+
+@dataclass
+class PicacoContext:
+    """Settings of one run, passed as ``context=`` (Studio renders them as a form).
+
+    Attributes:
+        config: The optimiser settings (iterations, candidates, budget, ...).
+        target: Model to align when the graph was built without one: "scripted" (a synthetic
+            world, no model needed), "local" (the embedded GGUF model), a path to a .gguf file,
+            or a "provider:model" string for ``init_chat_model``.
+        judge: Judge model, same forms (empty: the target).
+        proposer: Proposer model, same forms (empty: the target).
+    """
+
+    config: PicacoConfig = field(
+        default_factory=PicacoConfig, metadata={"description": "Optimiser settings."}
+    )
+    target: str = field(default="scripted", metadata={"description": "Model to align."})
+    judge: str = field(default="", metadata={"description": "Judge model (empty: the target)."})
+    proposer: str = field(
+        default="", metadata={"description": "Proposer model (empty: the target)."}
+    )

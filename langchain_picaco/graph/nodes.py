@@ -1,0 +1,766 @@
+"""The steps of the PICACO loop, one job each.
+
+``prepare`` validates the input; ``sample`` draws responses (fanned out per query and arm with
+``Send``); ``score`` rates one response with the value judge (one structured call for all values)
+and the redundancy scorer; ``update_pools`` keeps the aligned and noisy pools; ``propose`` asks the
+proposer for candidate instructions and applies the guards; ``select`` scores the candidates
+(likelihood or sampling mode) and keeps the best beyond the noise; ``decide`` counts rounds and
+stop conditions; ``finish`` writes the final summary. Routers between them fan out work and check
+the budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
+
+from langchain_picaco.calls import CallUsage, ModelCaller
+from langchain_picaco.config import PicacoConfig
+from langchain_picaco.errors import ConfigError, QueryError
+from langchain_picaco.graph import prompts
+from langchain_picaco.graph.context import PicacoContext
+from langchain_picaco.graph.state import RESET, Measurement, PicacoState
+from langchain_picaco.measure import (
+    generate_response,
+    judge_response,
+    message_text,
+    stable_seed,
+)
+from langchain_picaco.scoring import (
+    LexicalRedundancy,
+    Redundancy,
+    response_weight,
+    standardize,
+)
+from langchain_picaco.values import ValueSet, load_value_set
+
+__all__ = [
+    "Likelihood",
+    "PicacoNodes",
+    "Resources",
+    "default_seed_instruction",
+    "guard_candidate",
+    "paired_gain",
+    "summarize_scores",
+]
+
+MAX_INSTRUCTION_CHARS = 1200
+"""Longest candidate instruction the guards accept."""
+MIN_INSTRUCTION_CHARS = 12
+"""Shortest candidate instruction the guards accept."""
+_INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)(?:</instruction>|$)", re.S | re.I)
+_QUESTION_START = re.compile(
+    r"^(what|how|why|when|where|who|which|can|could|would|should|is|are|do|does|did)\b", re.I
+)
+
+
+class Likelihood(Protocol):
+    """Length-normalised log-likelihood of a given response, for likelihood-mode selection."""
+
+    async def ascore(self, messages: Sequence[BaseMessage], response: str) -> float:
+        """Mean per-token log-probability of ``response`` as the reply to ``messages``."""
+        ...
+
+
+@dataclass
+class Resources:
+    """The models and scorers one run uses (not checkpointed: rebuilt on resume).
+
+    Attributes:
+        target: The model being aligned.
+        judge: The value judge.
+        proposer: The model that writes candidate instructions.
+        redundancy: The q_red scorer.
+        likelihood: Scorer of log p(y | e, x), or None (sampling mode only).
+        rate_limiter: Optional LangChain rate limiter shared by every call.
+    """
+
+    target: BaseChatModel
+    judge: BaseChatModel
+    proposer: BaseChatModel
+    redundancy: Redundancy = field(default_factory=LexicalRedundancy)
+    likelihood: Likelihood | None = None
+    rate_limiter: Any | None = None
+
+
+def default_seed_instruction(value_set: ValueSet) -> str:
+    """The value-listing instruction ("Q+IF"): the default seed and a baseline."""
+    names = prompts.TARGET_VALUE_NAME_SEPARATOR.join(value_set.names)
+    return prompts.TARGET_SEED_INSTRUCTION.format(value_names=names)
+
+
+def summarize_scores(measurements: Sequence[Measurement], names: Sequence[str]) -> dict[str, Any]:
+    """Per-value means, mean, min and spread of judged responses (a ``ValueScores`` dict)."""
+    per_value: dict[str, float] = {}
+    for name in names:
+        vals = [m["scores"][name] for m in measurements if name in m.get("scores", {})]
+        if vals:
+            per_value[name] = sum(vals) / len(vals)
+    if not per_value:
+        return {"per_value": {}, "mean": float("nan"), "min": float("nan"), "std": 0.0, "n": 0}
+    means = list(per_value.values())
+    mean = sum(means) / len(means)
+    std = math.sqrt(sum((v - mean) ** 2 for v in means) / len(means))
+    return {
+        "per_value": per_value,
+        "mean": mean,
+        "min": min(means),
+        "std": std,
+        "n": len(measurements),
+    }
+
+
+def _t_quantile(p: float, df: int) -> float:
+    """Student-t quantile by the Cornish-Fisher expansion (accurate to ~1e-3 for df >= 3)."""
+    z = statistics.NormalDist().inv_cdf(p)
+    if df <= 0:
+        return float("inf")
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
+def paired_gain(diffs: Sequence[float], alpha: float) -> tuple[float, float, float]:
+    """Mean of paired differences and its two-sided ``1 - 2 alpha`` t interval.
+
+    The lower end is a one-sided ``1 - alpha`` lower confidence bound: a candidate is accepted
+    when it is above zero.
+
+    Args:
+        diffs: Per-query differences (candidate minus incumbent) on the same queries and seeds.
+        alpha: One-sided error level (already divided by the number of comparisons).
+
+    Returns:
+        ``(mean, low, high)``; with fewer than two differences the interval is infinite.
+    """
+    n = len(diffs)
+    if n == 0:
+        return 0.0, -math.inf, math.inf
+    mean = sum(diffs) / n
+    if n < 2:
+        return mean, -math.inf, math.inf
+    sd = statistics.stdev(diffs)
+    if sd == 0:
+        return mean, mean, mean
+    half = _t_quantile(1 - alpha, n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def _overlap(a: str, b: str, n: int = 3) -> float:
+    """Share of ``a``'s word n-grams found in ``b``."""
+    wa, wb = _words(a), _words(b)
+    n = max(1, min(n, len(wa)))
+    grams = {tuple(wa[i : i + n]) for i in range(len(wa) - n + 1)}
+    if not grams:
+        return 0.0
+    other = {tuple(wb[i : i + n]) for i in range(len(wb) - n + 1)}
+    return len(grams & other) / len(grams)
+
+
+def guard_candidate(
+    text: str,
+    *,
+    queries: Sequence[str],
+    seen: Sequence[str],
+    max_chars: int = MAX_INSTRUCTION_CHARS,
+) -> str | None:
+    """Why a candidate is not a usable instruction (None when it is).
+
+    Rejects, before any scoring: empty or too short text, text over ``max_chars``, a question
+    (an echoed query rather than an instruction to the assistant), a copy of a query, and a
+    duplicate of an instruction already considered.
+
+    Args:
+        text: The candidate.
+        queries: The optimisation queries.
+        seen: Instructions already considered (incumbent, history, this round).
+        max_chars: Longest acceptable instruction.
+
+    Returns:
+        A short reason, or None.
+    """
+    stripped = text.strip()
+    if len(stripped) < MIN_INSTRUCTION_CHARS:
+        return "empty" if not stripped else "too_short"
+    if len(stripped) > max_chars:
+        return "too_long"
+    norm = " ".join(_words(stripped))
+    if any(norm == " ".join(_words(s)) for s in seen):
+        return "duplicate"
+    if stripped.endswith("?") or (_QUESTION_START.match(stripped) and "?" in stripped):
+        return "question"
+    for q in queries:
+        if len(_words(q)) >= 4 and (_overlap(q, stripped) >= 0.6 or _overlap(stripped, q) >= 0.6):
+            return "copies_query"
+    return None
+
+
+def parse_candidate(text: str) -> str:
+    """The instruction inside a proposer reply (between instruction tags, else the whole reply)."""
+    match = _INSTRUCTION_TAG.search(text)
+    body = match.group(1) if match else text
+    return body.strip().strip('"').strip()
+
+
+def _trim(text: str, limit: int = 400) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class PicacoNodes:
+    """The node functions, bound to a way of getting the run's models.
+
+    Args:
+        resources: Fixed resources, or a callable building them from the run's context (Studio
+            runs name their models in the context).
+    """
+
+    def __init__(self, resources: Resources | Callable[[PicacoContext], Resources]) -> None:
+        self._resources = resources
+
+    # ------------------------------------------------------------------ helpers
+    def resources(self, runtime: Runtime[PicacoContext]) -> Resources:
+        """The run's resources."""
+        if isinstance(self._resources, Resources):
+            return self._resources
+        return self._resources(_context(runtime))
+
+    def caller(self, runtime: Runtime[PicacoContext], role: str) -> ModelCaller:
+        """A model caller for ``role``, sharing the run's concurrency bound."""
+        res = self.resources(runtime)
+        cfg = _config(runtime)
+        model = getattr(res, role)
+        return ModelCaller(
+            model,
+            role,
+            retry=cfg.retry,
+            max_concurrency=cfg.max_concurrency,
+            group=id(res),
+            rate_limiter=res.rate_limiter,
+        )
+
+    @staticmethod
+    def _emit(runtime: Runtime[PicacoContext], event: dict[str, Any]) -> None:
+        writer = getattr(runtime, "stream_writer", None)
+        if writer is not None:
+            writer(event)
+
+    # ------------------------------------------------------------------ prepare
+    async def prepare(self, state: PicacoState, runtime: Runtime[PicacoContext]) -> dict[str, Any]:
+        """Validate the input; resolve the value set, selection mode and seed instruction."""
+        cfg = _config(runtime)
+        raw = state.get("value_set") or "confucianism-4"
+        value_set = raw if isinstance(raw, ValueSet) else _resolve_values(raw)
+        queries = [q.strip() for q in state.get("queries") or [] if isinstance(q, str)]
+        if not state.get("queries"):
+            from langchain_picaco.queries import load_queries
+
+            queries = load_queries(value_set.name, split="optimize")
+        if not queries or any(not q for q in queries):
+            raise QueryError(
+                "queries", "are empty or hold an empty query", "pass non-empty queries"
+            )
+        res = self.resources(runtime)
+        if cfg.selection == "likelihood" and res.likelihood is None:
+            raise ConfigError(
+                "config.selection",
+                "is 'likelihood' but the target gives no log-probabilities of given text",
+                "use selection='sampling' or 'auto', or a backend with prompt log-probs",
+            )
+        selection = (
+            "likelihood"
+            if cfg.selection != "sampling" and res.likelihood is not None
+            else "sampling"
+        )
+        seed = (state.get("seed_instruction") or "").strip() or default_seed_instruction(value_set)
+        check_budget_floor(cfg, len(queries))
+        return {
+            "values": value_set.model_dump(),
+            "queries": queries,
+            "instruction": seed,
+            "seed": seed,
+            "selection": selection,
+            "phase": "reference",
+            "iteration": 0,
+            "stale": 0,
+            "changed": False,
+            "stop_reason": None,
+            "candidates": [],
+            "rejected": [],
+            "minibatch": [],
+            "responses": RESET,
+            "measurements": RESET,
+            "aligned": {},
+            "noisy": {},
+            "baseline_redundancy": {},
+            "reference_scores": {},
+            "history": [{"iteration": 0, "instruction": seed, "accepted": True, "objective": None}],
+        }
+
+    # ------------------------------------------------------------------ sample / score
+    async def sample(
+        self, task: dict[str, Any], runtime: Runtime[PicacoContext], config: RunnableConfig
+    ) -> dict[str, Any]:
+        """Draw one response of the target to one query under one instruction (a Send task)."""
+        cfg = _config(runtime)
+        usage = CallUsage()
+        text = await generate_response(
+            self.caller(runtime, "target"),
+            task.get("instruction"),
+            task["query_text"],
+            usage=usage,
+            temperature=task.get("temperature", cfg.temperature),
+            seed=task["seed"],
+            config=config,
+            metadata={
+                "phase": task["phase"],
+                "iteration": task["iteration"],
+                "query": task["query"],
+                "sample": task["sample"],
+                "arm": task["arm"],
+            },
+        )
+        record: Measurement = {
+            "phase": task["phase"],
+            "arm": task["arm"],
+            "instruction": task.get("instruction"),
+            "query": task["query"],
+            "sample": task["sample"],
+            "text": text,
+        }
+        self._emit(runtime, {"phase": task["phase"], "event": "sampled", "arm": task["arm"]})
+        return {"responses": [record], "usage": usage.as_dict()}
+
+    async def score(
+        self, task: dict[str, Any], runtime: Runtime[PicacoContext], config: RunnableConfig
+    ) -> dict[str, Any]:
+        """Rate one response on every value (one judge call) and measure its redundancy."""
+        res = self.resources(runtime)
+        value_set = ValueSet.model_validate(task["values"])
+        record: Measurement = dict(task["record"])  # type: ignore[assignment]
+        usage = CallUsage()
+        result = await judge_response(
+            self.caller(runtime, "judge"),
+            value_set,
+            task["query_text"],
+            record["text"],
+            _config(runtime),
+            usage=usage,
+            seed_key=(record["phase"], task["iteration"], record["query"], record["sample"]),
+            config=config,
+            metadata={
+                "phase": record["phase"],
+                "iteration": task["iteration"],
+                "query": record["query"],
+                "arm": record["arm"],
+            },
+        )
+        record["scores"] = result.scores
+        record["fault"] = result.fault
+        record["redundancy"] = await res.redundancy.ascore(
+            record["text"], value_set, task["query_text"]
+        )
+        self._emit(runtime, {"phase": record["phase"], "event": "scored", "arm": record["arm"]})
+        return {"measurements": [record], "usage": usage.as_dict()}
+
+    # ------------------------------------------------------------------ pools
+    async def update_pools(
+        self, state: PicacoState, runtime: Runtime[PicacoContext]
+    ) -> dict[str, Any]:
+        """Merge the phase's judged responses into the pools; record reference scores."""
+        cfg = _config(runtime)
+        value_set = ValueSet.model_validate(state["values"])
+        names = value_set.names
+        ms = list(state.get("measurements") or [])
+        out: dict[str, Any] = {"measurements": RESET, "responses": RESET}
+        baseline = dict(state.get("baseline_redundancy") or {})
+        if state.get("phase") == "reference":
+            bare = [m for m in ms if m["arm"] == "bare"]
+            by_q: dict[int, list[Measurement]] = {}
+            for m in bare:
+                by_q.setdefault(m["query"], []).append(m)
+            noisy: dict[str, list[Measurement]] = {}
+            for q, items in by_q.items():
+                baseline[str(q)] = sum(m["redundancy"] for m in items) / len(items)
+                ranked = sorted(items, key=lambda m: m["redundancy"], reverse=True)
+                noisy[str(q)] = ranked[: cfg.noisy_pool]
+            out["noisy"] = noisy
+            out["baseline_redundancy"] = baseline
+            out["reference_scores"] = {
+                "bare": summarize_scores(bare, names),
+                "seed": summarize_scores([m for m in ms if m["arm"] == "incumbent"], names),
+            }
+        mine = [_weighted(m, baseline, value_set, cfg) for m in ms if m["arm"] != "bare"]
+        out["aligned"] = merge_pool(state.get("aligned") or {}, mine, cfg.aligned_pool)
+        if mine:
+            out["incumbent_scores"] = summarize_scores(mine, names)
+        return out
+
+    # ------------------------------------------------------------------ propose
+    async def propose(
+        self, state: PicacoState, runtime: Runtime[PicacoContext], config: RunnableConfig
+    ) -> dict[str, Any]:
+        """Ask the proposer for C candidate instructions; reject degenerate ones before scoring."""
+        cfg = _config(runtime)
+        value_set = ValueSet.model_validate(state["values"])
+        iteration = state.get("iteration", 0) + 1
+        scores = (state.get("incumbent_scores") or {}).get("per_value") or {}
+        weakest = min(scores, key=scores.__getitem__) if scores else value_set.names[0]
+        prompt = prompts.PROPOSER_PROMPT
+        base = {
+            "values": value_set.describe(),
+            "instruction": state["instruction"],
+            "scores": "\n".join(
+                prompts.PROPOSER_SCORE_LINE.format(name=n, score=s) for n, s in scores.items()
+            )
+            or prompts.PROPOSER_NO_EXAMPLES,
+            "weakest": weakest,
+            "good_examples": _examples(state, "aligned", best=True),
+            "noisy_examples": _examples(state, "noisy", best=True),
+        }
+        caller = self.caller(runtime, "proposer")
+        usage = CallUsage()
+
+        async def one(variant: int) -> str:
+            messages = prompt.format_messages(**base, variant=variant)
+            msg = await caller.acall(
+                messages,
+                usage=usage,
+                config=config,
+                temperature=max(cfg.temperature, 0.7),
+                seed=stable_seed(cfg.seed, "propose", iteration, variant),
+                metadata={"phase": "propose", "iteration": iteration, "candidate": variant},
+            )
+            self._emit(runtime, {"phase": "propose", "event": "proposed", "candidate": variant})
+            return parse_candidate(message_text(msg))
+
+        raw = await asyncio.gather(*(one(v) for v in range(1, cfg.candidates + 1)))
+        seen = [state["instruction"], *(h["instruction"] for h in state.get("history") or [])]
+        candidates: list[str] = []
+        rejected = list(state.get("rejected") or [])
+        for text in raw:
+            reason = guard_candidate(text, queries=state["queries"], seen=[*seen, *candidates])
+            if reason:
+                rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
+                usage.fault(f"rejected_{reason}")
+            else:
+                candidates.append(text)
+        n = len(state["queries"])
+        rng = random.Random(stable_seed(cfg.seed, "minibatch", iteration))
+        minibatch = sorted(rng.sample(range(n), min(cfg.minibatch, n)))
+        return {
+            "candidates": candidates,
+            "rejected": rejected,
+            "minibatch": minibatch,
+            "phase": "evaluate",
+            "usage": usage.as_dict(),
+        }
+
+    # ------------------------------------------------------------------ select
+    async def select(
+        self, state: PicacoState, runtime: Runtime[PicacoContext], config: RunnableConfig
+    ) -> dict[str, Any]:
+        """Score every candidate against the incumbent and keep the best beyond the noise."""
+        cfg = _config(runtime)
+        value_set = ValueSet.model_validate(state["values"])
+        iteration = state.get("iteration", 0) + 1
+        candidates = list(state.get("candidates") or [])
+        per_query: dict[str, dict[int, float]] = {}
+        per_value: dict[str, dict[str, Any]] = {}
+        out: dict[str, Any] = {"measurements": RESET, "responses": RESET}
+        if state.get("selection") == "likelihood":
+            per_query = await self._likelihood_objectives(state, runtime, candidates)
+        else:
+            baseline = state.get("baseline_redundancy") or {}
+            ms = [_weighted(m, baseline, value_set, cfg) for m in state.get("measurements") or []]
+            for m in ms:
+                arm = m["arm"]
+                per_query.setdefault(arm, {})
+                per_query[arm].setdefault(m["query"], 0.0)
+                per_query[arm][m["query"]] += m["weight"]
+            for arm in {m["arm"] for m in ms}:
+                per_value[arm] = summarize_scores(
+                    [m for m in ms if m["arm"] == arm], value_set.names
+                )
+            out["aligned"] = merge_pool(state.get("aligned") or {}, ms, cfg.aligned_pool)
+        inc = per_query.get("incumbent", {})
+        history = list(state.get("history") or [])
+        challenger: tuple[float, int] | None = None
+        entries = []
+        for i, text in enumerate(candidates):
+            arm = f"candidate:{i}"
+            mine = per_query.get(arm, {})
+            common = sorted(set(mine) & set(inc))
+            gain = sum(mine[q] - inc[q] for q in common) / len(common) if common else 0.0
+            entries.append(
+                {
+                    "iteration": iteration,
+                    "instruction": text,
+                    "objective": sum(mine.values()) / len(mine) if mine else None,
+                    "per_value": (per_value.get(arm) or {}).get("per_value", {}),
+                    "screen_gain": gain,
+                    "accepted": False,
+                }
+            )
+            if gain > 0 and (challenger is None or gain > challenger[0]):
+                challenger = (gain, i)
+        history.extend(entries)
+        out["history"] = history
+        out["changed"] = False
+        out["challenger"] = None
+        if challenger is not None and cfg.acceptance == "greedy":
+            entry = history[len(history) - len(entries) + challenger[1]]
+            entry.update(accepted=True, gain=challenger[0])
+            out["instruction"] = candidates[challenger[1]]
+            out["changed"] = True
+            if per_value.get(f"candidate:{challenger[1]}"):
+                out["incumbent_scores"] = per_value[f"candidate:{challenger[1]}"]
+        elif challenger is not None:
+            out["challenger"] = {
+                "instruction": candidates[challenger[1]],
+                "history_index": len(history) - len(entries) + challenger[1],
+            }
+        if out["challenger"] is None:
+            self._emit_round(runtime, iteration, out["changed"], state, out)
+        return out
+
+    async def accept(self, state: PicacoState, runtime: Runtime[PicacoContext]) -> dict[str, Any]:
+        """Confirm the round's best candidate on fresh samples: accept it only beyond the noise.
+
+        The screening step picked the candidate with the largest gain on the minibatch, so that
+        gain is biased upwards. The confirmation draws new responses (fresh seeds) for the
+        incumbent and the challenger on the same queries and accepts the challenger when the
+        one-sided lower confidence bound of the paired gain is above zero, at level
+        ``(1 - confidence) / iterations`` (Bonferroni over rounds), so a whole run reports a
+        false improvement with probability at most ``1 - confidence``.
+        """
+        cfg = _config(runtime)
+        value_set = ValueSet.model_validate(state["values"])
+        iteration = state.get("iteration", 0) + 1
+        challenger = state.get("challenger") or {}
+        baseline = state.get("baseline_redundancy") or {}
+        ms = [_weighted(m, baseline, value_set, cfg) for m in state.get("measurements") or []]
+        by_arm: dict[str, dict[int, float]] = {"incumbent": {}, "challenger": {}}
+        for m in ms:
+            by_arm[m["arm"]][m["query"]] = m["weight"]
+        common = sorted(set(by_arm["incumbent"]) & set(by_arm["challenger"]))
+        diffs = [by_arm["challenger"][q] - by_arm["incumbent"][q] for q in common]
+        gain, low, high = paired_gain(diffs, (1 - cfg.confidence) / cfg.iterations)
+        accepted = low > 0
+        history = list(state.get("history") or [])
+        idx = challenger.get("history_index")
+        if idx is not None and 0 <= idx < len(history):
+            entry = dict(history[idx])
+            entry.update(
+                gain=gain,
+                gain_low=None if math.isinf(low) else low,
+                gain_high=None if math.isinf(high) else high,
+                accepted=accepted,
+            )
+            history[idx] = entry
+        out: dict[str, Any] = {
+            "measurements": RESET,
+            "responses": RESET,
+            "history": history,
+            "changed": accepted,
+            "challenger": None,
+            "aligned": merge_pool(state.get("aligned") or {}, ms, cfg.aligned_pool),
+        }
+        if accepted:
+            out["instruction"] = challenger["instruction"]
+            out["incumbent_scores"] = summarize_scores(
+                [m for m in ms if m["arm"] == "challenger"], value_set.names
+            )
+        self._emit_round(runtime, iteration, accepted, state, out, gain=gain)
+        return out
+
+    def _emit_round(
+        self,
+        runtime: Runtime[PicacoContext],
+        iteration: int,
+        accepted: bool,
+        state: PicacoState,
+        out: dict[str, Any],
+        gain: float | None = None,
+    ) -> None:
+        self._emit(
+            runtime,
+            {
+                "phase": "round",
+                "iteration": iteration,
+                "accepted": accepted,
+                "gain": gain,
+                "instruction": out.get("instruction", state["instruction"]),
+            },
+        )
+
+    async def _likelihood_objectives(
+        self, state: PicacoState, runtime: Runtime[PicacoContext], candidates: list[str]
+    ) -> dict[str, dict[int, float]]:
+        """J per arm and query: raise the aligned pool's likelihood, lower the noisy pool's."""
+        cfg = _config(runtime)
+        res = self.resources(runtime)
+        assert res.likelihood is not None  # prepare chose likelihood mode only with a scorer
+        likelihood = res.likelihood
+        arms = {"incumbent": state["instruction"]}
+        arms.update({f"candidate:{i}": c for i, c in enumerate(candidates)})
+        aligned = state.get("aligned") or {}
+        noisy = state.get("noisy") or {}
+        sem = asyncio.Semaphore(cfg.max_concurrency)
+
+        async def lbar(instruction: str, query: str, response: str) -> float:
+            messages = [SystemMessage(content=instruction), HumanMessage(content=query)]
+            async with sem:
+                return await likelihood.ascore(messages, response)
+
+        out: dict[str, dict[int, float]] = {arm: {} for arm in arms}
+        for q in state.get("minibatch") or []:
+            pool = aligned.get(str(q)) or []
+            bad = noisy.get(str(q)) or []
+            if not pool:
+                continue
+            z = standardize([m["weight"] for m in pool])
+            query = state["queries"][q]
+            for arm, instruction in arms.items():
+                good = await asyncio.gather(*(lbar(instruction, query, m["text"]) for m in pool))
+                worse = await asyncio.gather(*(lbar(instruction, query, m["text"]) for m in bad))
+                j = sum(zi * li for zi, li in zip(z, good, strict=True)) / len(pool)
+                if worse:
+                    j -= cfg.noise_weight * sum(worse) / len(worse)
+                out[arm][q] = j
+        return out
+
+    # ------------------------------------------------------------------ decide / finish
+    async def decide(self, state: PicacoState, runtime: Runtime[PicacoContext]) -> dict[str, Any]:
+        """Count the round; stop on iterations or patience (the budget is checked by routers)."""
+        cfg = _config(runtime)
+        iteration = state.get("iteration", 0) + 1
+        stale = 0 if state.get("changed") else state.get("stale", 0) + 1
+        stop = None
+        if iteration >= cfg.iterations:
+            stop = "iterations"
+        elif stale >= cfg.patience:
+            stop = "patience"
+        return {"iteration": iteration, "stale": stale, "stop_reason": stop}
+
+    async def finish(self, state: PicacoState, runtime: Runtime[PicacoContext]) -> dict[str, Any]:
+        """Summarise the final measurement (when one was made) and close the run."""
+        value_set = ValueSet.model_validate(state["values"])
+        ms = [m for m in state.get("measurements") or [] if m.get("phase") == "final"]
+        out: dict[str, Any] = {"measurements": RESET, "responses": RESET}
+        if ms:
+            out["final_scores"] = summarize_scores(ms, value_set.names)
+        else:
+            out["final_scores"] = state.get("incumbent_scores") or {}
+        out["stop_reason"] = state.get("stop_reason") or "iterations"
+        self._emit(runtime, {"phase": "done", "stop_reason": out["stop_reason"]})
+        return out
+
+
+# ---------------------------------------------------------------------- routing helpers
+def _weighted(
+    m: Measurement, baseline: dict[str, float], value_set: ValueSet, cfg: PicacoConfig
+) -> Measurement:
+    out: Measurement = dict(m)  # type: ignore[assignment]
+    out["weight"] = response_weight(
+        m["scores"],
+        m["redundancy"],
+        baseline.get(str(m["query"]), 0.0),
+        weights=value_set.normalized_weights(),
+        beta=cfg.beta,
+        eps=cfg.eps,
+        red_eps=cfg.red_eps,
+    )
+    return out
+
+
+def merge_pool(
+    pool: dict[str, list[Measurement]], new: Sequence[Measurement], size: int
+) -> dict[str, list[Measurement]]:
+    """Add judged responses to the per-query aligned pool and keep the ``size`` best by weight."""
+    out = {k: list(v) for k, v in pool.items()}
+    for m in new:
+        items = out.setdefault(str(m["query"]), [])
+        if all(x["text"] != m["text"] for x in items):
+            items.append(m)
+    for k, items in out.items():
+        items.sort(key=lambda m: m["weight"], reverse=True)
+        out[k] = items[:size]
+    return out
+
+
+def _examples(state: PicacoState, pool: str, *, best: bool, k: int = 2) -> str:
+    items: list[tuple[float, int, Measurement]] = []
+    for q, ms in (state.get(pool) or {}).items():  # type: ignore[attr-defined]
+        for m in ms:
+            key = m.get("weight", m.get("redundancy", 0.0))
+            items.append((key, int(q), m))
+    items.sort(key=lambda t: t[0], reverse=best)
+    lines = [
+        prompts.PROPOSER_EXAMPLE.format(
+            query=_trim(state["queries"][q], 160), response=_trim(m["text"])
+        )
+        for _, q, m in items[:k]
+    ]
+    return "\n".join(lines) or prompts.PROPOSER_NO_EXAMPLES
+
+
+def _context(runtime: Runtime[PicacoContext]) -> PicacoContext:
+    ctx = getattr(runtime, "context", None)
+    if ctx is None:
+        return PicacoContext()
+    if isinstance(ctx, dict):
+        data = dict(ctx)
+        if isinstance(data.get("config"), dict):
+            data["config"] = PicacoConfig.model_validate(data["config"])
+        return PicacoContext(**data)
+    return ctx
+
+
+def _config(runtime: Runtime[PicacoContext]) -> PicacoConfig:
+    return _context(runtime).config
+
+
+def _resolve_values(raw: Any) -> ValueSet:
+    if isinstance(raw, dict):
+        return ValueSet.from_dict(raw, source="input.value_set")
+    return load_value_set(raw)
+
+
+def reference_calls(cfg: PicacoConfig, n_queries: int) -> int:
+    """Calls of the reference phase (bare and seed samples, each judged)."""
+    return 2 * 2 * n_queries * cfg.samples_per_query
+
+
+def final_calls(n_queries: int) -> int:
+    """Calls of the final measurement (one judged response per query)."""
+    return 2 * n_queries
+
+
+def check_budget_floor(cfg: PicacoConfig, n_queries: int) -> None:
+    """Refuse a call budget too small for even the reference and final measurements."""
+    need = reference_calls(cfg, n_queries) + final_calls(n_queries)
+    if cfg.budget.max_calls is not None and cfg.budget.max_calls < need:
+        raise ConfigError(
+            "config.budget.max_calls",
+            f"is {cfg.budget.max_calls}, fewer than the {need} calls that measuring the bare "
+            f"model, the seed and the final instruction on {n_queries} queries takes",
+            f"raise it to at least {need}, or use fewer queries or samples_per_query",
+        )

@@ -1,0 +1,171 @@
+"""State of the PICACO graph: the narrow input the outside world fills, and what the loop keeps."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "InputState",
+    "Measurement",
+    "OutputState",
+    "PicacoState",
+    "merge_usage",
+    "reset_or_extend",
+]
+
+RESET = "__reset__"
+
+
+def reset_or_extend(left: list[Any] | None, right: list[Any] | str | None) -> list[Any]:
+    """Reducer of fan-in channels: extend, or start afresh when a node writes ``RESET``."""
+    if right == RESET:
+        return []
+    if right is None:
+        return list(left or [])
+    return [*(left or []), *right]
+
+
+def merge_usage(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer adding up usage dicts written by parallel tasks."""
+    out: dict[str, Any] = dict(left or {})
+    for key, value in (right or {}).items():
+        if isinstance(value, dict):
+            inner = dict(out.get(key) or {})
+            for k, v in value.items():
+                inner[k] = inner.get(k, 0) + v
+            out[key] = inner
+        else:
+            out[key] = out.get(key, 0) + value
+    return out
+
+
+class Measurement(TypedDict, total=False):
+    """One response and what the judge and the redundancy scorer said of it."""
+
+    phase: str
+    """Which phase asked for it: reference, evaluate, enhance or final."""
+    arm: str
+    """Which instruction produced it: "bare", "incumbent" or "candidate:<i>"."""
+    instruction: str | None
+    """The instruction in force (None for the bare model)."""
+    query: int
+    """Index of the query in ``queries``."""
+    sample: int
+    """Sample number; equal numbers share a sampling seed across arms (paired comparison)."""
+    text: str
+    """The response."""
+    scores: dict[str, float]
+    """Judge score per value, 1..5."""
+    redundancy: float
+    """How much the response parrots the value text, 0..1."""
+    weight: float
+    """The PICACO score w(x, y) of the response."""
+    fault: str | None
+    """A judge fault that was recorded with a neutral score, if any."""
+
+
+class InputState(BaseModel):
+    """What a caller (or LangGraph Studio's input form) provides.
+
+    Attributes:
+        value_set: A shipped value-set name (e.g. "confucianism-4") or an inline value set object.
+        queries: The optimisation queries.
+        seed_instruction: Where the search starts; defaults to the value-listing instruction.
+    """
+
+    value_set: str | dict[str, Any] = Field(
+        default="confucianism-4", description="Shipped value-set name or an inline value set."
+    )
+    queries: list[str] = Field(
+        default_factory=list,
+        description="Optimisation queries (empty: the value set's shipped 'optimize' split).",
+    )
+    seed_instruction: str | None = Field(
+        default=None, description="Starting instruction (default: the value-listing one)."
+    )
+
+
+class PicacoState(TypedDict, total=False):
+    """Everything the loop keeps between steps (checkpointed, so a run can resume)."""
+
+    value_set: Any
+    """The input as given (name or object)."""
+    queries: list[str]
+    """The optimisation queries."""
+    seed_instruction: str | None
+    """The input's seed instruction, if any."""
+    values: dict[str, Any]
+    """The resolved value set (``ValueSet.model_dump()``)."""
+    instruction: str
+    """The current (incumbent) meta-instruction."""
+    seed: str
+    """The instruction the search started from."""
+    selection: str
+    """The selection mode in force: "likelihood" or "sampling"."""
+    phase: str
+    """The phase whose responses are being measured."""
+    iteration: int
+    """Rounds completed."""
+    stale: int
+    """Rounds in a row without an accepted candidate."""
+    changed: bool
+    """Whether the last round replaced the incumbent."""
+    stop_reason: str | None
+    """Why the loop ended, once it has."""
+    candidates: list[str]
+    """This round's candidate instructions that passed the guards."""
+    rejected: list[dict[str, Any]]
+    """Candidates the guards rejected, with the reason (all rounds)."""
+    minibatch: list[int]
+    """Query indices this round's candidates are evaluated on."""
+    challenger: dict[str, Any] | None
+    """The round's best candidate awaiting confirmation on fresh samples, if any."""
+    responses: Annotated[list[Measurement], reset_or_extend]
+    """Fan-in: responses sampled in the current phase, awaiting the judge."""
+    measurements: Annotated[list[Measurement], reset_or_extend]
+    """Fan-in: judged responses of the current phase."""
+    aligned: dict[str, list[Measurement]]
+    """Aligned pool: the best responses per query (by weight) seen so far."""
+    noisy: dict[str, list[Measurement]]
+    """Noisy pool: bare-model responses per query that parrot the values the most."""
+    baseline_redundancy: dict[str, float]
+    """Mean redundancy of the bare model's responses per query (the baseline term of w)."""
+    reference_scores: dict[str, dict[str, Any]]
+    """Per-value scores of the bare model and of the seed instruction."""
+    incumbent_scores: dict[str, Any]
+    """Per-value scores of the incumbent, from its latest measurement."""
+    final_scores: dict[str, Any]
+    """Per-value scores of the final instruction on every query."""
+    history: list[dict[str, Any]]
+    """Every candidate considered, with objective, gain, interval and acceptance."""
+    usage: Annotated[dict[str, Any], merge_usage]
+    """Calls, tokens and faults, added up over the run."""
+
+
+class OutputState(TypedDict, total=False):
+    """What the graph returns."""
+
+    instruction: str
+    """The best instruction found."""
+    values: dict[str, Any]
+    """The resolved value set."""
+    final_scores: dict[str, Any]
+    """Per-value scores of the final instruction."""
+    incumbent_scores: dict[str, Any]
+    """Per-value scores of the final instruction at its latest measurement."""
+    reference_scores: dict[str, dict[str, Any]]
+    """Per-value scores of the bare model and of the seed."""
+    history: list[dict[str, Any]]
+    """Every candidate considered."""
+    rejected: list[dict[str, Any]]
+    """Candidates the guards rejected."""
+    stop_reason: str | None
+    """Why the run ended."""
+    iteration: int
+    """Rounds completed."""
+    selection: str
+    """The selection mode used."""
+    usage: dict[str, Any]
+    """What the run spent."""
