@@ -77,6 +77,7 @@ def _sample_task(
             "seed": seed,
             "temperature": temperature,
             "iteration": state.get("iteration", 0),
+            "values": state["values"],
         },
     )
 
@@ -96,7 +97,7 @@ def _enhance_calls(state: PicacoState, cfg: PicacoConfig) -> int:
 
 
 def build_graph(
-    resources: Resources | Callable[[PicacoContext], Resources] | None = None,
+    resources: Resources | Callable[[PicacoContext, Any], Resources] | None = None,
     *,
     checkpointer: Any | None = None,
     store: Any | None = None,

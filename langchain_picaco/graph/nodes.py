@@ -228,23 +228,26 @@ class PicacoNodes:
     """The node functions, bound to a way of getting the run's models.
 
     Args:
-        resources: Fixed resources, or a callable building them from the run's context (Studio
-            runs name their models in the context).
+        resources: Fixed resources, or a callable building them from the run's context and
+            value set (Studio runs name their models in the context).
     """
 
-    def __init__(self, resources: Resources | Callable[[PicacoContext], Resources]) -> None:
+    def __init__(
+        self, resources: Resources | Callable[[PicacoContext, ValueSet], Resources]
+    ) -> None:
         self._resources = resources
 
     # ------------------------------------------------------------------ helpers
-    def resources(self, runtime: Runtime[PicacoContext]) -> Resources:
-        """The run's resources."""
+    def resources(self, runtime: Runtime[PicacoContext], values: Any) -> Resources:
+        """The run's resources (built from the context's model names when not given)."""
         if isinstance(self._resources, Resources):
             return self._resources
-        return self._resources(_context(runtime))
+        value_set = values if isinstance(values, ValueSet) else _resolve_values(values)
+        return self._resources(_context(runtime), value_set)
 
-    def caller(self, runtime: Runtime[PicacoContext], role: str) -> ModelCaller:
+    def caller(self, runtime: Runtime[PicacoContext], role: str, values: Any) -> ModelCaller:
         """A model caller for ``role``, sharing the run's concurrency bound."""
-        res = self.resources(runtime)
+        res = self.resources(runtime, values)
         cfg = _config(runtime)
         model = getattr(res, role)
         return ModelCaller(
@@ -277,7 +280,7 @@ class PicacoNodes:
             raise QueryError(
                 "queries", "are empty or hold an empty query", "pass non-empty queries"
             )
-        res = self.resources(runtime)
+        res = self.resources(runtime, value_set)
         if cfg.selection == "likelihood" and res.likelihood is None:
             raise ConfigError(
                 "config.selection",
@@ -322,7 +325,7 @@ class PicacoNodes:
         cfg = _config(runtime)
         usage = CallUsage()
         text = await generate_response(
-            self.caller(runtime, "target"),
+            self.caller(runtime, "target", task["values"]),
             task.get("instruction"),
             task["query_text"],
             usage=usage,
@@ -352,12 +355,12 @@ class PicacoNodes:
         self, task: dict[str, Any], runtime: Runtime[PicacoContext], config: RunnableConfig
     ) -> dict[str, Any]:
         """Rate one response on every value (one judge call) and measure its redundancy."""
-        res = self.resources(runtime)
         value_set = ValueSet.model_validate(task["values"])
+        res = self.resources(runtime, value_set)
         record: Measurement = dict(task["record"])  # type: ignore[assignment]
         usage = CallUsage()
         result = await judge_response(
-            self.caller(runtime, "judge"),
+            self.caller(runtime, "judge", value_set),
             value_set,
             task["query_text"],
             record["text"],
@@ -435,7 +438,7 @@ class PicacoNodes:
             "good_examples": _examples(state, "aligned", best=True),
             "noisy_examples": _examples(state, "noisy", best=True),
         }
-        caller = self.caller(runtime, "proposer")
+        caller = self.caller(runtime, "proposer", value_set)
         usage = CallUsage()
 
         async def one(variant: int) -> str:
@@ -616,7 +619,7 @@ class PicacoNodes:
     ) -> dict[str, dict[int, float]]:
         """J per arm and query: raise the aligned pool's likelihood, lower the noisy pool's."""
         cfg = _config(runtime)
-        res = self.resources(runtime)
+        res = self.resources(runtime, state["values"])
         assert res.likelihood is not None  # prepare chose likelihood mode only with a scorer
         likelihood = res.likelihood
         arms = {"incumbent": state["instruction"]}

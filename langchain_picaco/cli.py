@@ -1,0 +1,296 @@
+"""The ``picaco`` command.
+
+Examples:
+    picaco value-sets
+    picaco plan --values confucianism-4 --queries confucianism-4 --iterations 3
+    picaco optimize --values confucianism-4 --model local --iterations 2 --out mi.json
+    picaco evaluate mi.json --queries heldout.jsonl --model local
+    picaco show mi.json --plot scores.png
+
+Bad input prints one line and exits 2; a model that fails for good exits 1; Ctrl-C during
+``optimize`` keeps the best instruction so far (saved, marked "interrupted").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_picaco.errors import MissingDependencyError, ModelCallError, PicacoError
+
+__all__ = ["main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_MODEL_FAILED = 1
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default="local",
+        help="model to align: local, a .gguf path, provider:model, or scripted (default: local)",
+    )
+    p.add_argument("--judge", default="", help="judge model (default: --model)")
+    p.add_argument("--proposer", default="", help="proposer model (default: --model)")
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--iterations", type=int, help="rounds of propose/evaluate/refine")
+    p.add_argument("--candidates", type=int, help="candidate instructions per round")
+    p.add_argument("--samples", type=int, dest="samples_per_query", help="samples per query")
+    p.add_argument("--minibatch", type=int, help="queries each candidate is evaluated on")
+    p.add_argument("--selection", choices=["auto", "likelihood", "sampling"])
+    p.add_argument("--acceptance", choices=["paired", "greedy"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-calls", type=int, help="call budget")
+    p.add_argument("--max-tokens", type=int, help="token budget")
+    p.add_argument("--max-concurrency", type=int)
+    p.add_argument("--judge-format", choices=["json", "lines"])
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="picaco",
+        description="PICACO: find one meta-instruction that makes a model honour every value.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("value-sets", help="list the shipped value sets")
+    sub.add_parser("query-sets", help="list the shipped query sets")
+
+    p = sub.add_parser("plan", help="projected calls and tokens of an optimisation (no calls)")
+    p.add_argument("--values", required=True, help="value-set name or JSON file")
+    p.add_argument("--queries", help="query file or shipped set name (default: the value set's)")
+    _add_config_args(p)
+
+    p = sub.add_parser("optimize", help="run PICACO and save the meta-instruction")
+    p.add_argument("--values", required=True, help="value-set name or JSON file")
+    p.add_argument("--queries", help="query file or shipped set name (default: the value set's)")
+    p.add_argument("--out", required=True, help="where to write the artifact (JSON)")
+    p.add_argument("--seed-instruction", help="instruction to start from")
+    p.add_argument("--checkpoint", help="SQLite file for crash-safe runs (with --resume)")
+    p.add_argument("--resume", metavar="ID", help="run id to start or resume (needs --checkpoint)")
+    p.add_argument("--plot", help="also draw per-value scores before/after to this PNG")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_args(p)
+    _add_config_args(p)
+
+    p = sub.add_parser("evaluate", help="score a saved meta-instruction on queries")
+    p.add_argument("artifact", help="artifact JSON written by `picaco optimize`")
+    p.add_argument("--queries", help="query file or shipped set (default: the held-out split)")
+    p.add_argument("--bare", action="store_true", help="also evaluate the bare model")
+    _add_model_args(p)
+    _add_config_args(p)
+
+    p = sub.add_parser("show", help="print a saved meta-instruction and its per-value table")
+    p.add_argument("artifact")
+    p.add_argument("--plot", help="draw per-value scores before/after to this PNG")
+    p.add_argument("--json", action="store_true", help="print the artifact as JSON")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from langchain_picaco.config import config_from_kwargs
+
+    fields = [
+        "iterations",
+        "candidates",
+        "samples_per_query",
+        "minibatch",
+        "selection",
+        "acceptance",
+        "seed",
+        "max_concurrency",
+        "judge_format",
+    ]
+    overrides = {f: getattr(args, f, None) for f in fields}
+    budget = {}
+    if getattr(args, "max_calls", None) is not None:
+        budget["max_calls"] = args.max_calls
+    if getattr(args, "max_tokens", None) is not None:
+        budget["max_tokens"] = args.max_tokens
+    if budget:
+        overrides["budget"] = budget
+    return config_from_kwargs(None, **overrides)
+
+
+def _optimizer(args: argparse.Namespace, values: Any, **kw: Any) -> Any:
+    from langchain_picaco.models import resources_for
+    from langchain_picaco.optimizer import PicacoOptimizer
+    from langchain_picaco.values import load_value_set
+
+    value_set = load_value_set(values)
+    res = resources_for(value_set, args.model, args.judge, args.proposer)
+    return PicacoOptimizer(
+        res.target,
+        values=value_set,
+        judge=res.judge,
+        proposer=res.proposer,
+        likelihood=res.likelihood,
+        config=_config(args),
+        **kw,
+    )
+
+
+def _print_scores_table(rows: dict[str, Any]) -> None:
+    names: list[str] = []
+    for s in rows.values():
+        names.extend(n for n in s.per_value if n not in names)
+    labels = list(rows)
+    width = max(12, *(len(x) for x in labels))
+    print(f"{'value':<24}" + "".join(f"{lab:>{width + 2}}" for lab in labels))
+    for n in names:
+        print(
+            f"{n:<24}"
+            + "".join(
+                f"{rows[lab].per_value.get(n, float('nan')):>{width + 2}.2f}" for lab in labels
+            )
+        )
+    for stat in ("mean", "min", "std"):
+        label = "spread (std)" if stat == "std" else stat
+        print(
+            f"{label:<24}"
+            + "".join(f"{getattr(rows[lab], stat):>{width + 2}.2f}" for lab in labels)
+        )
+
+
+def _cmd_value_sets(args: argparse.Namespace) -> int:
+    from langchain_picaco.values import list_value_sets, load_value_set
+
+    for name in list_value_sets():
+        vs = load_value_set(name)
+        print(f"{name:<22} {', '.join(vs.names)}")
+    return 0
+
+
+def _cmd_query_sets(args: argparse.Namespace) -> int:
+    from langchain_picaco.queries import list_query_sets, load_query_records
+
+    for name in list_query_sets():
+        records = load_query_records(name)
+        splits: dict[str, int] = {}
+        for r in records:
+            splits[r.split or "-"] = splits.get(r.split or "-", 0) + 1
+        print(f"{name:<22} " + ", ".join(f"{k} {v}" for k, v in sorted(splits.items())))
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from langchain_picaco.optimizer import PicacoOptimizer
+    from langchain_picaco.testing import ScriptedChatModel
+
+    # Planning calls no model: a placeholder target is enough.
+    opt = PicacoOptimizer(ScriptedChatModel(), values=args.values, config=_config(args))
+    print(opt.plan(args.queries))
+    return 0
+
+
+def _cmd_optimize(args: argparse.Namespace) -> int:
+    from langchain_picaco.errors import ConfigError
+
+    if args.resume and not args.checkpoint:
+        raise ConfigError("--resume", "needs --checkpoint", "add --checkpoint runs.sqlite")
+    out = Path(args.out)
+    if out.exists() and out.is_dir():
+        raise ConfigError("--out", f"{out} is a folder", "give a file name like mi.json")
+    opt = _optimizer(
+        args,
+        args.values,
+        checkpointer=args.checkpoint,
+        progress=False if args.no_progress else None,
+    )
+    plan = opt.plan(args.queries)
+    print(plan, file=sys.stderr)
+    mi = opt.optimize(args.queries, seed_instruction=args.seed_instruction, thread_id=args.resume)
+    mi.save(out)
+    print(mi.summary())
+    rows = dict(mi.reference_scores)
+    if mi.scores is not None:
+        rows["optimised"] = mi.scores
+    if rows:
+        print()
+        _print_scores_table(rows)
+    print(f"\nsaved {out} ({mi.usage.calls} calls, stopped by {mi.stop_reason})")
+    if args.plot:
+        from langchain_picaco.plots import plot_scores
+
+        print(f"plot: {plot_scores(mi, args.plot)}")
+    return 130 if mi.stop_reason == "interrupted" else 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from langchain_picaco.instruction import MetaInstruction
+
+    mi = MetaInstruction.load(args.artifact)
+    opt = _optimizer(args, mi.value_set)
+    rows = {}
+    if args.bare:
+        rows["bare"] = opt.evaluate(None, args.queries).scores
+    report = opt.evaluate(mi, args.queries)
+    rows["instruction"] = report.scores
+    _print_scores_table(rows)
+    print(f"\n{report.usage.calls} calls; judge faults: {report.judge_faults}")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from langchain_picaco.instruction import MetaInstruction
+
+    mi = MetaInstruction.load(args.artifact)
+    if args.json:
+        print(mi.to_json(), end="")
+        return 0
+    print(mi.summary())
+    rows = dict(mi.reference_scores)
+    if mi.scores is not None:
+        rows["optimised"] = mi.scores
+    if rows:
+        print()
+        _print_scores_table(rows)
+    rejected: dict[str, int] = {}
+    for h in mi.history:
+        if h.rejected_reason:
+            rejected[h.rejected_reason] = rejected.get(h.rejected_reason, 0) + 1
+    considered = sum(1 for h in mi.history if not h.rejected_reason)
+    print(f"\ncandidates scored: {considered}; rejected by guards: {json.dumps(rejected)}")
+    print(f"usage: {mi.usage.calls} calls, {mi.usage.input_tokens + mi.usage.output_tokens} tokens")
+    if args.plot:
+        from langchain_picaco.plots import plot_scores
+
+        print(f"plot: {plot_scores(mi, args.plot)}")
+    return 0
+
+
+_COMMANDS = {
+    "value-sets": _cmd_value_sets,
+    "query-sets": _cmd_query_sets,
+    "plan": _cmd_plan,
+    "optimize": _cmd_optimize,
+    "evaluate": _cmd_evaluate,
+    "show": _cmd_show,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``picaco`` command; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (PicacoError, MissingDependencyError) as exc:
+        if isinstance(exc, ModelCallError):
+            print(f"picaco: model failed: {exc}", file=sys.stderr)
+            return EXIT_MODEL_FAILED
+        print(f"picaco: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("picaco: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Model names users and LangGraph Studio write, turned into LangChain chat models.
+
+A model spec is one of:
+
+- ``"local"``: the embedded demo model (a small GGUF run by llama.cpp on this machine);
+- a path to any ``.gguf`` file: the same runtime with your own model;
+- ``"provider:model"`` (e.g. ``"openai:gpt-4o-mini"``, ``"ollama:qwen2.5"``): LangChain's
+  ``init_chat_model`` (needs the ``agents`` extra and the provider's package);
+- ``"scripted"``: the synthetic world of :mod:`langchain_picaco.testing` (no model at all; for
+  demos, tests and trying LangGraph Studio).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from langchain_picaco.errors import ConfigError, MissingDependencyError
+from langchain_picaco.graph.context import PicacoContext
+from langchain_picaco.graph.nodes import Resources
+from langchain_picaco.values import ValueSet
+
+__all__ = ["resolve_model", "resources_for", "resources_from_context"]
+
+_LOCK = threading.Lock()
+_CACHE: dict[tuple[str, str, str, str], Resources] = {}
+
+
+def resolve_model(
+    spec: str | BaseChatModel, *, role: str = "target", **kwargs: Any
+) -> BaseChatModel:
+    """Turn a model spec into a chat model.
+
+    Args:
+        spec: ``"local"``, a ``.gguf`` path, ``"provider:model"``, or a chat model (returned as is).
+        role: Which role the model plays (for error messages).
+        **kwargs: Passed to the local runtime or to ``init_chat_model``.
+
+    Raises:
+        ConfigError: For an unknown spec, naming the role and the accepted forms.
+        MissingDependencyError: When the needed extra is not installed.
+    """
+    if isinstance(spec, BaseChatModel):
+        return spec
+    text = (spec or "").strip()
+    if text == "local" or text.lower().endswith(".gguf"):
+        try:
+            from langchain_picaco.local import start_local_model
+        except ImportError as exc:
+            raise MissingDependencyError(f"the local model for --{role}", "local") from exc
+        if text == "local":
+            return start_local_model(**kwargs)
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ConfigError(role, f"model file {text!r} does not exist", "pass a .gguf path")
+        return start_local_model(model_path=path, **kwargs)
+    if text == "scripted":
+        raise ConfigError(
+            role, "'scripted' needs a value set", "use resources_for(...) or pass a chat model"
+        )
+    if ":" in text:
+        try:
+            from langchain.chat_models import init_chat_model
+        except ImportError as exc:
+            raise MissingDependencyError(f"model {text!r}", "agents") from exc
+        try:
+            return init_chat_model(text, **kwargs)
+        except ImportError as exc:
+            raise ConfigError(
+                role, f"provider of {text!r} is not installed ({exc})", "pip install its package"
+            ) from None
+        except ValueError as exc:
+            raise ConfigError(
+                role, f"{text!r} is not a known model ({exc})", "check the name"
+            ) from None
+    raise ConfigError(
+        role,
+        f"{text!r} is not a model spec",
+        "use 'local', a path to a .gguf file, 'provider:model' or 'scripted'",
+    )
+
+
+def resources_for(
+    value_set: ValueSet, target: str, judge: str = "", proposer: str = ""
+) -> Resources:
+    """Resources for named models (cached per process, so a server starts once).
+
+    Args:
+        value_set: The run's values (the scripted world needs them).
+        target: Spec of the model to align.
+        judge: Spec of the judge (empty: the target's).
+        proposer: Spec of the proposer (empty: the target's).
+    """
+    judge = judge or target
+    proposer = proposer or target
+    key = (value_set.model_dump_json(), target, judge, proposer)
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            return cached
+        world = None
+        models: dict[str, BaseChatModel] = {}
+        for role, spec in (("target", target), ("judge", judge), ("proposer", proposer)):
+            if spec.strip() == "scripted":
+                if world is None:
+                    from langchain_picaco.testing import SyntheticWorld
+
+                    world = SyntheticWorld(value_set)
+                models[role] = getattr(world, role)()
+            else:
+                models[role] = resolve_model(spec, role=role)
+        likelihood = None
+        if target.strip() == "scripted" and world is not None:
+            likelihood = world.likelihood()
+        else:
+            hook = getattr(models["target"], "picaco_likelihood", None)
+            likelihood = hook() if callable(hook) else None
+        res = Resources(
+            target=models["target"],
+            judge=models["judge"],
+            proposer=models["proposer"],
+            likelihood=likelihood,
+        )
+        _CACHE[key] = res
+        return res
+
+
+def resources_from_context(context: PicacoContext, value_set: ValueSet) -> Resources:
+    """Resources named by a run's context (how LangGraph Studio runs the graph)."""
+    return resources_for(value_set, context.target, context.judge, context.proposer)
