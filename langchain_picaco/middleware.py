@@ -8,6 +8,7 @@ still imports; constructing the middleware raises
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ __all__ = ["PicacoMiddleware"]
 
 _FEATURE = "PicacoMiddleware"
 _EXTRA = "agents"
+_BUILD_LOCK = threading.Lock()
 
 
 def _text_of(instruction: Any, field: str) -> str:
@@ -214,8 +216,13 @@ if TYPE_CHECKING:
 else:
 
     def __getattr__(name: str) -> Any:
-        if name == _FEATURE:
-            cls = _build_class()
-            globals()[_FEATURE] = cls
-            return cls
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        if name != _FEATURE:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        with _BUILD_LOCK:  # one class per process, even if first looked up from two threads
+            cls = globals().get(_FEATURE)
+            if cls is None:
+                cls = globals()[_FEATURE] = _build_class()
+        return cls
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), _FEATURE})

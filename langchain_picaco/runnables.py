@@ -9,7 +9,7 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
 from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, field_validator
+from pydantic import field_validator
 
 from langchain_picaco._merge import Position, check_instruction, check_position, merge_into_messages
 from langchain_picaco.errors import PicacoInputError
@@ -94,8 +94,6 @@ class PicacoRunnable(RunnableSerializable[LanguageModelInput, ChatPromptValue]):
     instruction: str
     position: Position = "prepend"
     value_set_name: str | None = None
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _lc_namespace: ClassVar[list[str]] = ["langchain_picaco", "runnables"]
 

@@ -14,7 +14,7 @@
 # 4. save the artifact and load it back.
 
 # %%
-from langchain_picaco.values import load_value_set
+from langchain_picaco import load_value_set
 
 values = load_value_set("hh-balance-8")
 print(f"{values.name}: {len(values.values)} values")
@@ -28,7 +28,7 @@ for value in values.values:
 # carries the value set it was made for, so the artifact says what it is meant to balance.
 
 # %%
-from langchain_picaco.instruction import MetaInstruction
+from langchain_picaco import MetaInstruction
 
 mi = MetaInstruction(
     text=(
@@ -97,13 +97,14 @@ assert "museum guide" in systems[0].content
 # `PicacoMiddleware` for agents.
 
 # %%
-from langchain_picaco.runnables import PicacoRunnable
+from langchain_picaco import PicacoRunnable
 
 for position in ("prepend", "append", "replace"):
     merged = PicacoRunnable(mi, position=position).invoke(
         [("system", "You are a museum guide."), ("human", "Hi")]
     )
-    print(f"{position:>8}: {merged.messages[0].content[:60]!r}...")
+    shown = merged.messages[0].content.replace(mi.text, "<meta-instruction>")
+    print(f"{position:>8}: {shown!r}")
 
 # %% [markdown]
 # ## Save and load the artifact
