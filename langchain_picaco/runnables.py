@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.language_models import LanguageModelInput
 from langchain_core.messages import BaseMessage, HumanMessage, convert_to_messages
 from langchain_core.prompt_values import ChatPromptValue, PromptValue
@@ -149,17 +150,38 @@ class PicacoRunnable(RunnableSerializable[LanguageModelInput, ChatPromptValue]):
     def invoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> ChatPromptValue:
-        """Merge the instruction into ``input``; traced as a run named ``PicacoRunnable``."""
+        """Merge the instruction into ``input``; traced as a run named ``PicacoRunnable``.
+
+        Inside a chain whose callback manager has no handler at all (nothing would receive the
+        run's events), the merge runs directly; otherwise it goes through the callback manager.
+        """
+        if _nobody_listens(config):
+            return self.merge(input)
         return self._call_with_config(self.merge, input, config)
 
     async def ainvoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> ChatPromptValue:
         """Async :meth:`invoke` (the merge itself is pure CPU work, so no thread hop)."""
+        if _nobody_listens(config):
+            return self.merge(input)
         return await self._acall_with_config(self._amerge, input, config)
 
     async def _amerge(self, value: LanguageModelInput) -> ChatPromptValue:
         return self.merge(value)
+
+
+def _nobody_listens(config: RunnableConfig | None) -> bool:
+    """True when ``config`` carries a callback manager without any handler.
+
+    A chain passes each step a child manager; when the chain itself has no handler (no tracer, no
+    user callback), starting and ending a run for this step would notify no one. A top-level call
+    (no manager yet) always goes through the full path, where environment tracers are attached.
+    """
+    if not config:
+        return False
+    callbacks = config.get("callbacks")
+    return isinstance(callbacks, BaseCallbackManager) and not callbacks.handlers
 
 
 def with_meta_instruction(
