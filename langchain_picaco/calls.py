@@ -20,7 +20,7 @@ from tenacity import (
     AsyncRetrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from langchain_picaco.config import RetrySettings
@@ -235,8 +235,10 @@ class ModelCaller:
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
-            wait=wait_exponential_jitter(
-                initial=self.retry.initial_delay, max=self.retry.max_delay
+            # exponential backoff with full jitter, never above max_delay (the same in every
+            # tenacity >= 8.2; wait_exponential_jitter's ``initial`` is deprecated in tenacity 9)
+            wait=wait_random_exponential(
+                multiplier=self.retry.initial_delay, max=self.retry.max_delay
             ),
             retry=retry_if_exception(is_transient),
             before_sleep=_before_sleep,

@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 from langchain_picaco.calls import CallUsage, ModelCaller, model_identity
 from langchain_picaco.config import PicacoConfig, config_from_kwargs
 from langchain_picaco.errors import ConfigError, MissingDependencyError, QueryError
-from langchain_picaco.graph.builder import build_graph
+from langchain_picaco.graph.builder import build_graph, recursion_limit
 from langchain_picaco.graph.context import PicacoContext
 from langchain_picaco.graph.nodes import (
     Likelihood,
@@ -341,7 +341,7 @@ class PicacoOptimizer:
             run_config: dict[str, Any] = {
                 "configurable": {"thread_id": tid},
                 "max_concurrency": max(2, self.config.max_concurrency * 2),
-                "recursion_limit": 50 + 12 * self.config.iterations,
+                "recursion_limit": recursion_limit(self.config),
                 "run_name": "picaco.optimize",
             }
             context = PicacoContext(config=self.config)
@@ -404,7 +404,11 @@ class PicacoOptimizer:
                 "judge": model_identity(self.judge),
                 "proposer": model_identity(self.proposer),
             },
-            config={**self.config.model_dump(), "selection_used": values.get("selection")},
+            config={
+                **self.config.model_dump(),
+                "method": "picaco",
+                "selection_used": values.get("selection"),
+            },
             seed=self.config.seed,
             usage=Usage(
                 calls=int(usage.get("calls", 0)),

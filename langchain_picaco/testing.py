@@ -12,8 +12,9 @@ The world is small and explicit, so a test can say what *should* happen:
 - **Judge.** Rates a value 5 when the response carries that value's action sentence and 1
   otherwise (``mode="good"``); ``"weak"`` compresses that to 3.4 / 3.1; ``"none"`` rates at random.
   Optional Gaussian noise (``judge_noise``).
-- **Proposer.** Adds a focused sentence for the weakest value it is told about; some seeds paste
-  a description (a degenerate edit the redundancy term must beat) or echo a question.
+- **Proposer.** Adds a focused sentence for the weakest value it is told about (a random value
+  when it is not told); some seeds paste a description (a degenerate edit the redundancy term
+  must beat) or echo a question.
 - **Likelihood.** A stand-in for log p(y | e, x): responses that do what the instruction asks are
   likelier.
 
@@ -325,11 +326,13 @@ class ScriptedProposer(ScriptedChatModel):
         current = match.group(1).strip() if match else ""
         weak = _WEAKEST.search(prompt)
         names = self.world.value_set.names
-        weakest = weak.group(1).strip() if weak else names[0]
-        if weakest not in names:
-            weakest = names[0]
         rng = _rng(self.world.seed, "proposer", current, kwargs.get("seed"))
         roll = rng.random()
+        weakest = weak.group(1).strip() if weak else ""
+        if weakest not in names:
+            # Not told which value is weakest (e.g. OPRO's prompt shows only mean scores): any
+            # value is as likely a guess as another.
+            weakest = rng.choice(names)
         if roll < 0.15:
             value = self.world.value_set.get(weakest)
             new = f"{current} {value.description}".strip()

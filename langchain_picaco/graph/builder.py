@@ -28,9 +28,23 @@ from langchain_picaco.graph.nodes import PicacoNodes, Resources, final_calls
 from langchain_picaco.graph.state import InputState, OutputState, PicacoState
 from langchain_picaco.measure import stable_seed
 
-__all__ = ["build_graph", "graph"]  # noqa: F822 - graph is built lazily by __getattr__
+__all__ = ["build_graph", "graph", "recursion_limit"]  # noqa: F822 - graph is built lazily
 
 _AVG_TOKENS_BEFORE_ANY_CALL = 800
+
+
+MAX_ITERATIONS = 1000
+"""The most rounds ``PicacoConfig.iterations`` allows."""
+STEPS_PER_ROUND = 11
+"""Most supersteps one round takes: propose, measure, collect, select, measure, collect, accept,
+decide, measure, collect, update_pools (sampling mode, paired acceptance, candidate accepted)."""
+_STEPS_OUTSIDE_ROUNDS = 10
+"""Supersteps before the first round and after the last (reference and final measurements)."""
+
+
+def recursion_limit(config: PicacoConfig) -> int:
+    """A LangGraph ``recursion_limit`` that a run of ``config.iterations`` rounds never reaches."""
+    return _STEPS_OUTSIDE_ROUNDS + STEPS_PER_ROUND * config.iterations + 20
 
 
 def _cfg(runtime_or_config: Any) -> PicacoConfig:
@@ -66,7 +80,7 @@ def _sample_task(
     temperature: float,
 ) -> Send:
     return Send(
-        "sample",
+        "measure",
         {
             "phase": phase,
             "arm": arm,
@@ -145,20 +159,6 @@ def build_graph(
                         )
                     )
         return sends
-
-    def route_scores(state: PicacoState) -> list[Send]:
-        return [
-            Send(
-                "score",
-                {
-                    "record": r,
-                    "values": state["values"],
-                    "query_text": state["queries"][r["query"]],
-                    "iteration": state.get("iteration", 0),
-                },
-            )
-            for r in state.get("responses") or []
-        ]
 
     def route_phase(state: PicacoState) -> str:
         ms = state.get("measurements") or []
@@ -290,10 +290,8 @@ def build_graph(
         output_schema=OutputState,
     )
     builder.add_node("prepare", nodes.prepare)
-    builder.add_node("sample", nodes.sample, retry_policy=retry)
-    builder.add_node("collect_samples", collect)
-    builder.add_node("score", nodes.score, retry_policy=retry)
-    builder.add_node("collect_scores", collect)
+    builder.add_node("measure", nodes.measure, retry_policy=retry)
+    builder.add_node("collect", collect)
     builder.add_node("update_pools", nodes.update_pools)
     builder.add_node("propose", nodes.propose, retry_policy=retry)
     builder.add_node("select", nodes.select)
@@ -303,23 +301,25 @@ def build_graph(
     builder.add_node("finish", nodes.finish)
 
     builder.add_edge(START, "prepare")
-    builder.add_conditional_edges("prepare", route_reference, ["sample"])
-    builder.add_edge("sample", "collect_samples")
-    builder.add_conditional_edges("collect_samples", route_scores, ["score"])
-    builder.add_edge("score", "collect_scores")
+    builder.add_conditional_edges("prepare", route_reference, ["measure"])
+    builder.add_edge("measure", "collect")
     builder.add_conditional_edges(
-        "collect_scores", route_phase, ["update_pools", "select", "accept", "finish"]
+        "collect", route_phase, ["update_pools", "select", "accept", "finish"]
     )
     builder.add_conditional_edges("update_pools", route_round, ["propose", "budget_stop"])
-    builder.add_conditional_edges("propose", route_evaluate, ["sample", "select"])
-    builder.add_conditional_edges("select", route_confirm, ["sample", "decide", "budget_stop"])
+    builder.add_conditional_edges("propose", route_evaluate, ["measure", "select"])
+    builder.add_conditional_edges("select", route_confirm, ["measure", "decide", "budget_stop"])
     builder.add_edge("accept", "decide")
     builder.add_conditional_edges(
-        "decide", route_after_decide, ["sample", "propose", "budget_stop", "finish"]
+        "decide", route_after_decide, ["measure", "propose", "budget_stop", "finish"]
     )
-    builder.add_conditional_edges("budget_stop", route_final, ["sample", "finish"])
+    builder.add_conditional_edges("budget_stop", route_final, ["measure", "finish"])
     builder.add_edge("finish", END)
-    return builder.compile(checkpointer=checkpointer, store=store, cache=cache, name=name)
+    compiled = builder.compile(checkpointer=checkpointer, store=store, cache=cache, name=name)
+    # LangGraph's default recursion limit (25) stops a run after two rounds; the loop always ends
+    # on its own (iterations are capped), so default to the limit of the longest allowed run.
+    longest = PicacoConfig(iterations=MAX_ITERATIONS)
+    return compiled.with_config(recursion_limit=recursion_limit(longest))
 
 
 def __getattr__(attr: str) -> Any:

@@ -1,12 +1,12 @@
 """The steps of the PICACO loop, one job each.
 
-``prepare`` validates the input; ``sample`` draws responses (fanned out per query and arm with
-``Send``); ``score`` rates one response with the value judge (one structured call for all values)
-and the redundancy scorer; ``update_pools`` keeps the aligned and noisy pools; ``propose`` asks the
-proposer for candidate instructions and applies the guards; ``select`` scores the candidates
-(likelihood or sampling mode) and keeps the best beyond the noise; ``decide`` counts rounds and
-stop conditions; ``finish`` writes the final summary. Routers between them fan out work and check
-the budget.
+``prepare`` validates the input; ``measure`` (fanned out per query and arm with ``Send``) draws
+one response (``sample``) and rates it with the value judge, one structured call for all values,
+and the redundancy scorer (``score``); ``update_pools`` keeps the aligned and noisy pools;
+``propose`` asks the proposer for candidate instructions and applies the guards; ``select``
+scores the candidates (likelihood or sampling mode) and keeps the best beyond the noise;
+``decide`` counts rounds and stop conditions; ``finish`` writes the final summary. Routers
+between them fan out work and check the budget.
 """
 
 from __future__ import annotations
@@ -308,7 +308,6 @@ class PicacoNodes:
             "candidates": [],
             "rejected": [],
             "minibatch": [],
-            "responses": RESET,
             "measurements": RESET,
             "aligned": {},
             "noisy": {},
@@ -317,13 +316,30 @@ class PicacoNodes:
             "history": [{"iteration": 0, "instruction": seed, "accepted": True, "objective": None}],
         }
 
-    # ------------------------------------------------------------------ sample / score
-    async def sample(
+    # ------------------------------------------------------------------ measure
+    async def measure(
         self, task: dict[str, Any], runtime: Runtime[PicacoContext], config: RunnableConfig
     ) -> dict[str, Any]:
-        """Draw one response of the target to one query under one instruction (a Send task)."""
-        cfg = _config(runtime)
+        """Draw one response of the target and have it judged (one ``Send`` task per response).
+
+        The two calls run back to back in one task, so the judge call of one response overlaps
+        the target calls of others instead of waiting for every response of the phase: one
+        superstep per phase, and calls packed densely under ``max_concurrency``.
+        """
         usage = CallUsage()
+        record = await self.sample(task, runtime, config, usage)
+        record = await self.score(record, task, runtime, config, usage)
+        return {"measurements": [record], "usage": usage.as_dict()}
+
+    async def sample(
+        self,
+        task: dict[str, Any],
+        runtime: Runtime[PicacoContext],
+        config: RunnableConfig,
+        usage: CallUsage,
+    ) -> Measurement:
+        """Draw one response of the target to one query under one instruction."""
+        cfg = _config(runtime)
         text = await generate_response(
             self.caller(runtime, "target", task["values"]),
             task.get("instruction"),
@@ -340,7 +356,8 @@ class PicacoNodes:
                 "arm": task["arm"],
             },
         )
-        record: Measurement = {
+        self._emit(runtime, {"phase": task["phase"], "event": "sampled", "arm": task["arm"]})
+        return {
             "phase": task["phase"],
             "arm": task["arm"],
             "instruction": task.get("instruction"),
@@ -348,17 +365,18 @@ class PicacoNodes:
             "sample": task["sample"],
             "text": text,
         }
-        self._emit(runtime, {"phase": task["phase"], "event": "sampled", "arm": task["arm"]})
-        return {"responses": [record], "usage": usage.as_dict()}
 
     async def score(
-        self, task: dict[str, Any], runtime: Runtime[PicacoContext], config: RunnableConfig
-    ) -> dict[str, Any]:
+        self,
+        record: Measurement,
+        task: dict[str, Any],
+        runtime: Runtime[PicacoContext],
+        config: RunnableConfig,
+        usage: CallUsage,
+    ) -> Measurement:
         """Rate one response on every value (one judge call) and measure its redundancy."""
         value_set = ValueSet.model_validate(task["values"])
         res = self.resources(runtime, value_set)
-        record: Measurement = dict(task["record"])  # type: ignore[assignment]
-        usage = CallUsage()
         result = await judge_response(
             self.caller(runtime, "judge", value_set),
             value_set,
@@ -375,13 +393,14 @@ class PicacoNodes:
                 "arm": record["arm"],
             },
         )
-        record["scores"] = result.scores
-        record["fault"] = result.fault
-        record["redundancy"] = await res.redundancy.ascore(
+        out: Measurement = dict(record)  # type: ignore[assignment]
+        out["scores"] = result.scores
+        out["fault"] = result.fault
+        out["redundancy"] = await res.redundancy.ascore(
             record["text"], value_set, task["query_text"]
         )
         self._emit(runtime, {"phase": record["phase"], "event": "scored", "arm": record["arm"]})
-        return {"measurements": [record], "usage": usage.as_dict()}
+        return out
 
     # ------------------------------------------------------------------ pools
     async def update_pools(
@@ -392,7 +411,7 @@ class PicacoNodes:
         value_set = ValueSet.model_validate(state["values"])
         names = value_set.names
         ms = list(state.get("measurements") or [])
-        out: dict[str, Any] = {"measurements": RESET, "responses": RESET}
+        out: dict[str, Any] = {"measurements": RESET}
         baseline = dict(state.get("baseline_redundancy") or {})
         if state.get("phase") == "reference":
             bare = [m for m in ms if m["arm"] == "bare"]
@@ -425,7 +444,7 @@ class PicacoNodes:
         value_set = ValueSet.model_validate(state["values"])
         iteration = state.get("iteration", 0) + 1
         scores = (state.get("incumbent_scores") or {}).get("per_value") or {}
-        weakest = min(scores, key=scores.__getitem__) if scores else value_set.names[0]
+        weakest = _weakest(scores, value_set.names, stable_seed(cfg.seed, "weakest", iteration))
         prompt = prompts.PROPOSER_PROMPT
         base = {
             "values": value_set.describe(),
@@ -487,7 +506,7 @@ class PicacoNodes:
         candidates = list(state.get("candidates") or [])
         per_query: dict[str, dict[int, float]] = {}
         per_value: dict[str, dict[str, Any]] = {}
-        out: dict[str, Any] = {"measurements": RESET, "responses": RESET}
+        out: dict[str, Any] = {"measurements": RESET}
         if state.get("selection") == "likelihood":
             per_query = await self._likelihood_objectives(state, runtime, candidates)
         else:
@@ -580,7 +599,6 @@ class PicacoNodes:
             history[idx] = entry
         out: dict[str, Any] = {
             "measurements": RESET,
-            "responses": RESET,
             "history": history,
             "changed": accepted,
             "challenger": None,
@@ -646,7 +664,10 @@ class PicacoNodes:
                 worse = await asyncio.gather(*(lbar(instruction, query, m["text"]) for m in bad))
                 j = sum(zi * li for zi, li in zip(z, good, strict=True)) / len(pool)
                 if worse:
-                    j -= cfg.noise_weight * sum(worse) / len(worse)
+                    # Contrast the noisy pool with the aligned one: the z-weighted term ignores a
+                    # shift of every log-likelihood, so a bare noisy term would reward an
+                    # instruction that makes every response (aligned ones too) less likely.
+                    j -= cfg.noise_weight * (sum(worse) / len(worse) - sum(good) / len(good))
                 out[arm][q] = j
         return out
 
@@ -667,7 +688,7 @@ class PicacoNodes:
         """Summarise the final measurement (when one was made) and close the run."""
         value_set = ValueSet.model_validate(state["values"])
         ms = [m for m in state.get("measurements") or [] if m.get("phase") == "final"]
-        out: dict[str, Any] = {"measurements": RESET, "responses": RESET}
+        out: dict[str, Any] = {"measurements": RESET}
         if ms:
             out["final_scores"] = summarize_scores(ms, value_set.names)
         else:
@@ -678,6 +699,20 @@ class PicacoNodes:
 
 
 # ---------------------------------------------------------------------- routing helpers
+def _weakest(scores: dict[str, float], names: Sequence[str], seed: int) -> str:
+    """The value with the lowest score; among equally low values, a seeded pick.
+
+    Always naming the first of several tied values (e.g. all at 1.0) would show the proposer the
+    same prompt after every round that kept the incumbent, so it would keep proposing the same
+    edits, which the duplicate guard then throws away.
+    """
+    if not scores:
+        return names[0]
+    low = min(scores.values())
+    tied = [n for n in names if n in scores and scores[n] <= low + 1e-9]
+    return random.Random(seed).choice(tied) if len(tied) > 1 else tied[0]
+
+
 def _weighted(
     m: Measurement, baseline: dict[str, float], value_set: ValueSet, cfg: PicacoConfig
 ) -> Measurement:

@@ -122,8 +122,6 @@ class PicacoState(TypedDict, total=False):
     """Query indices this round's candidates are evaluated on."""
     challenger: dict[str, Any] | None
     """The round's best candidate awaiting confirmation on fresh samples, if any."""
-    responses: Annotated[list[Measurement], reset_or_extend]
-    """Fan-in: responses sampled in the current phase, awaiting the judge."""
     measurements: Annotated[list[Measurement], reset_or_extend]
     """Fan-in: judged responses of the current phase."""
     aligned: dict[str, list[Measurement]]

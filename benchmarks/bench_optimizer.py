@@ -1,0 +1,316 @@
+"""How well does the PICACO optimiser use its calls, and does it beat the baselines?
+
+Three parts, all on the scripted synthetic world (``langchain_picaco.testing``), so they run in
+seconds, offline, and repeat exactly:
+
+(a) Parallel efficiency. Every scripted call takes a fixed latency (0.05 s); with
+    ``max_concurrency=8`` a perfect scheduler would finish in ``calls x latency / 8``. We report
+    wall time over that ideal and where the rest goes, from a timeline of every call (LangChain
+    callbacks): time with no call in flight (start-up and the graph's own work between
+    supersteps), time with only proposer calls in flight (a round proposes C < 8 candidates and
+    nothing else can run until they are back), and partly filled time at the ends of phases.
+(b) Model calls per iteration with ONE judge call per response rating every value (ours) against
+    one judge call per value (K calls per response, the paper's way), for K = 4, 8, 10.
+(c) A table on held-out queries: the bare model, the value-listing instruction ("Q+IF"), an
+    OPRO-style optimiser given the SAME call budget and proposer as PICACO, and PICACO, in three
+    worlds (clean judge K=4, clean judge K=8, noisy judge K=4), a few seeds each. Each final
+    instruction is scored with ``PicacoOptimizer.evaluate`` on the value set's held-out queries,
+    by the world's CLEAN judge (the ground truth of the world, also in the noisy-judge world).
+    Columns: per-value min and mean (1..5), "parrot" (mean lexical redundancy of the held-out
+    responses, 0..1: how much they restate the value descriptions) and calls spent optimising.
+
+Usage:
+    .venv/bin/python benchmarks/bench_optimizer.py              # all three parts
+    .venv/bin/python benchmarks/bench_optimizer.py --only a     # one part (a, b or c)
+    .venv/bin/python benchmarks/bench_optimizer.py --only c --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
+
+from langchain_picaco.baselines import OproConfig, OproOptimizer  # noqa: E402
+from langchain_picaco.config import Budget, PicacoConfig  # noqa: E402
+from langchain_picaco.graph.nodes import default_seed_instruction  # noqa: E402
+from langchain_picaco.instruction import MetaInstruction  # noqa: E402
+from langchain_picaco.optimizer import EvaluationReport, PicacoOptimizer  # noqa: E402
+from langchain_picaco.queries import load_queries  # noqa: E402
+from langchain_picaco.scoring import LexicalRedundancy  # noqa: E402
+from langchain_picaco.testing import SyntheticWorld  # noqa: E402
+from langchain_picaco.values import ValueSet, load_value_set  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------- (a)
+class Timeline(BaseCallbackHandler):
+    """Records (start, end, role) of every chat-model call."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        self.open: dict[Any, tuple[float, str]] = {}
+        self.calls: list[tuple[float, float, str]] = []
+
+    def on_chat_model_start(
+        self, serialized: Any, messages: Any, *, run_id: Any, **kw: Any
+    ) -> None:
+        role = ((kw.get("metadata") or {}).get("role")) or "?"
+        self.open[run_id] = (time.perf_counter(), role)
+
+    def on_llm_end(self, response: Any, *, run_id: Any, **kw: Any) -> None:
+        start, role = self.open.pop(run_id)
+        self.calls.append((start, time.perf_counter(), role))
+
+
+def _breakdown(timeline: Timeline, t0: float, t1: float, slots: int) -> dict[str, float]:
+    """Split [t0, t1] by what was in flight; return seconds of idle capacity by cause."""
+    points = sorted(
+        [(s, 1, r) for s, _, r in timeline.calls] + [(e, -1, r) for _, e, r in timeline.calls],
+        key=lambda p: (p[0], p[1]),
+    )
+    in_flight: dict[str, int] = {}
+    out = {"none_in_flight": 0.0, "only_proposer": 0.0, "partly_filled": 0.0, "full": 0.0}
+    idle = dict.fromkeys(out, 0.0)
+    last = t0
+    for t, d, role in [*points, (t1, 0, "")]:
+        dt = max(0.0, t - last)
+        n = sum(in_flight.values())
+        if n == 0:
+            key = "none_in_flight"
+        elif n == in_flight.get("proposer", 0):
+            key = "only_proposer"
+        elif n < slots:
+            key = "partly_filled"
+        else:
+            key = "full"
+        out[key] += dt
+        idle[key] += dt * (slots - min(n, slots)) / slots
+        if role:
+            in_flight[role] = in_flight.get(role, 0) + d
+        last = max(last, t)
+    return {**{f"time_{k}": v for k, v in out.items()}, **{f"lost_{k}": v for k, v in idle.items()}}
+
+
+def part_a(latency: float = 0.05, slots: int = 8) -> None:
+    print("\n(a) Parallel efficiency: wall time over calls x latency / max_concurrency")
+    print(
+        f"    latency {latency} s per call, max_concurrency {slots}, confucianism-4, sampling mode"
+    )
+    vs = load_value_set("confucianism-4")
+    header = (
+        f"{'queries':>7} {'calls':>6} {'wall s':>7} {'ideal s':>7} {'ratio':>6} | lost s: "
+        f"{'no call':>7} {'proposer':>8} {'partial':>7} {'stretch':>7} | {'structural':>10}"
+    )
+    print("    " + header)
+    for n_queries in (8, 16):
+        qs = load_queries("confucianism-4", split="optimize")[:n_queries]
+        cfg = PicacoConfig(
+            iterations=4, candidates=4, minibatch=8, max_concurrency=slots, selection="sampling"
+        )
+        for attempt in ("warm-up", "measured"):
+            world = SyntheticWorld(vs, latency=latency)
+            timeline = Timeline()
+            models = [world.target(), world.judge(), world.proposer()]
+            for m in models:
+                m.callbacks = [timeline]
+            opt = PicacoOptimizer(
+                models[0], values=vs, judge=models[1], proposer=models[2], config=cfg
+            )
+            t0 = time.perf_counter()
+            mi = opt.optimize(qs)
+            t1 = time.perf_counter()
+            if attempt == "warm-up":
+                continue  # loads tiktoken and imports once, as a long-lived process would
+            assert max(m.max_in_flight for m in models) <= slots
+            wall = t1 - t0
+            ideal = mi.usage.calls * latency / slots
+            b = _breakdown(timeline, t0, t1, slots)
+            busy = sum(e - s for s, e, _ in timeline.calls)
+            stretch = (busy - mi.usage.calls * latency) / slots
+            structural = (ideal + b["lost_only_proposer"] + b["lost_partly_filled"]) / ideal
+            print(
+                f"    {n_queries:>7} {mi.usage.calls:>6} {wall:>7.2f} {ideal:>7.2f} "
+                f"{wall / ideal:>6.2f} |         {b['lost_none_in_flight']:>7.2f} "
+                f"{b['lost_only_proposer']:>8.2f} {b['lost_partly_filled']:>7.2f} "
+                f"{stretch:>7.2f} | {structural:>10.2f}"
+            )
+    print(
+        "    lost s = slot-seconds left idle / max_concurrency, by what was in flight: no call\n"
+        "    (start-up, the graph's own work between supersteps), only proposer calls (C=4 < 8\n"
+        "    slots, nothing else may run), partly filled (ends of phases); stretch = how much\n"
+        "    longer than the latency calls took (event-loop and LangChain overhead per call).\n"
+        "    wall = ideal + the four lost columns. structural = (ideal + proposer + partial) /\n"
+        "    ideal: the ratio with zero CPU overhead, i.e. what the superstep structure costs."
+    )
+
+
+# ---------------------------------------------------------------------------------------- (b)
+def part_b() -> None:
+    print("\n(b) Model calls per iteration: one judge call per response vs one per value")
+    print("    measured on the synthetic world: 8 queries, S=2, C=4, minibatch 8, paired")
+    print(
+        f"    {'value set':<16} {'K':>3} {'responses/it':>12} {'ours/it':>8} "
+        f"{'per-value/it':>12} {'ratio':>6}"
+    )
+    for name in ("confucianism-4", "hh-balance-8", "schwartz-10"):
+        vs = load_value_set(name)
+        k = len(vs)
+        qs = load_queries(name, split="optimize")[:8]
+        world = SyntheticWorld(vs)
+        cfg = PicacoConfig(iterations=3, candidates=4, minibatch=8, patience=3)
+        opt = PicacoOptimizer(
+            world.target(), values=vs, judge=world.judge(), proposer=world.proposer(), config=cfg
+        )
+        mi = opt.optimize(qs)
+        plan = opt.plan(qs)
+        rounds = max(h.iteration for h in mi.history)
+        by_role = mi.usage.calls_by_role
+        fixed = plan.calls_by_phase["reference"] + plan.calls_by_phase["final"]
+        responses = (by_role["target"] - fixed // 2) / rounds
+        proposer = by_role.get("proposer", 0) / rounds
+        ours = 2 * responses + proposer
+        paper = (1 + k) * responses + proposer
+        print(
+            f"    {name:<16} {k:>3} {responses:>12.1f} {ours:>8.1f} {paper:>12.1f} "
+            f"{paper / ours:>6.2f}"
+        )
+    n, s, c, b = 50, 2, 4, 8
+    responses = (c + 1) * b + 2 * b + n * s
+    print(
+        f"    paper defaults (N={n}, S={s}, C={c}, minibatch {b}, every round accepted): "
+        f"{responses} responses per iteration"
+    )
+    for k in (4, 8, 10):
+        ours = 2 * responses + c
+        paper = (1 + k) * responses + c
+        print(
+            f"      K={k:>2}: ours {ours} calls, per-value {paper} calls, ratio {paper / ours:.2f}"
+        )
+
+
+# ---------------------------------------------------------------------------------------- (c)
+@dataclass
+class Row:
+    min: float
+    mean: float
+    parrot: float
+    calls: int
+
+
+def _evaluate(world: SyntheticWorld, vs: ValueSet, text: str | None, qs: Sequence[str]) -> Row:
+    clean = SyntheticWorld(vs, focus=world.focus, bare_values=world.bare_values, seed=world.seed)
+    opt = PicacoOptimizer(world.target(), values=vs, judge=clean.judge())
+    report: EvaluationReport = opt.evaluate(text, list(qs), samples=2)
+    red = LexicalRedundancy()
+    parrot = statistics.fmean(red.score(r["response"], vs, r["query"]) for r in report.responses)
+    return Row(report.scores.min, report.scores.mean, parrot, 0)
+
+
+def _opro(
+    world: SyntheticWorld, vs: ValueSet, qs: Sequence[str], seed: int, budget: int
+) -> MetaInstruction:
+    """OPRO with the same target, judge and proposer, stopped by a call budget."""
+    return OproOptimizer(
+        world.target(),
+        values=vs,
+        judge=world.judge(),
+        proposer=world.proposer(),
+        # the budget, not the step count, ends the run
+        config=OproConfig(steps=1000, seed=seed, budget=Budget(max_calls=budget)),
+    ).optimize(list(qs))
+
+
+def _one_world(name: str, judge_noise: float, seed: int, greedy_row: bool) -> dict[str, Row]:
+    vs = load_value_set(name)
+    qs = load_queries(name, split="optimize")
+    heldout = load_queries(name, split="heldout")
+    world = SyntheticWorld(vs, judge_noise=judge_noise, seed=seed)
+    rows: dict[str, Row] = {
+        "bare model": _evaluate(world, vs, None, heldout),
+        "Q+IF (value list)": _evaluate(world, vs, default_seed_instruction(vs), heldout),
+    }
+    picaco = PicacoOptimizer(
+        world.target(),
+        values=vs,
+        judge=world.judge(),
+        proposer=world.proposer(),
+        config=PicacoConfig(seed=seed),
+    ).optimize(qs)
+    opro = _opro(world, vs, qs, seed, picaco.usage.calls)
+    row = _evaluate(world, vs, opro.text, heldout)
+    rows["OPRO (same budget)"] = Row(row.min, row.mean, row.parrot, opro.usage.calls)
+    row = _evaluate(world, vs, picaco.text, heldout)
+    rows["PICACO"] = Row(row.min, row.mean, row.parrot, picaco.usage.calls)
+    if greedy_row:
+        greedy = PicacoOptimizer(
+            world.target(),
+            values=vs,
+            judge=world.judge(),
+            proposer=world.proposer(),
+            config=PicacoConfig(seed=seed, acceptance="greedy"),
+        ).optimize(qs)
+        row = _evaluate(world, vs, greedy.text, heldout)
+        rows["PICACO, greedy accept*"] = Row(row.min, row.mean, row.parrot, greedy.usage.calls)
+        opro2 = _opro(world, vs, qs, seed, greedy.usage.calls)
+        row = _evaluate(world, vs, opro2.text, heldout)
+        rows["OPRO, greedy's budget*"] = Row(row.min, row.mean, row.parrot, opro2.usage.calls)
+    return rows
+
+
+def part_c(seeds: int, greedy_row: bool = True) -> None:
+    print("\n(c) Held-out scores (1..5; mean over seeds), PICACO defaults (T=10, C=4, S=2,")
+    print("    minibatch 8, paired acceptance), OPRO given PICACO's call count as its budget")
+    worlds = [
+        ("clean judge, K=4", "confucianism-4", 0.0),
+        ("clean judge, K=8", "hh-balance-8", 0.0),
+        ("noisy judge (sd 0.8), K=4", "confucianism-4", 0.8),
+    ]
+    for title, name, noise in worlds:
+        per_seed = [_one_world(name, noise, s, greedy_row) for s in range(seeds)]
+        print(f"\n    {title}: {name}, {seeds} seeds, 16 optimisation / 10 held-out queries")
+        print(
+            f"    {'method':<24} {'min':>5} {'mean':>5} {'parrot':>6} {'calls':>6}   min per seed"
+        )
+        for method in per_seed[0]:
+            rows = [r[method] for r in per_seed]
+            mins = " ".join(f"{r.min:.2f}" for r in rows)
+            print(
+                f"    {method:<24} {statistics.fmean(r.min for r in rows):>5.2f} "
+                f"{statistics.fmean(r.mean for r in rows):>5.2f} "
+                f"{statistics.fmean(r.parrot for r in rows):>6.2f} "
+                f"{statistics.fmean(r.calls for r in rows):>6.0f}   {mins}"
+            )
+    if greedy_row:
+        print(
+            "\n    * sensitivity rows: PICACO with acceptance='greedy' (no noise test), and OPRO\n"
+            "      given that run's call count."
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["a", "b", "c"], help="run one part only")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per world in part (c)")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per call in (a)")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    if args.only in (None, "a"):
+        part_a(latency=args.latency)
+    if args.only in (None, "b"):
+        part_b()
+    if args.only in (None, "c"):
+        part_c(args.seeds)
+    print(f"\n(total {time.perf_counter() - started:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
