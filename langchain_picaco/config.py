@@ -68,9 +68,9 @@ class PicacoConfig(BaseModel):
         selection: "likelihood" (needs log-probs of given text), "sampling", or "auto".
         minibatch: Queries each candidate is evaluated on per round.
         acceptance: "paired" (a candidate must beat the incumbent beyond the noise) or "greedy".
-        confidence: Run-wide confidence of the paired acceptance test (Bonferroni over
-            candidates x iterations), so a run reports a false improvement at most 1 - confidence
-            of the time.
+        confidence: Run-wide confidence of the paired acceptance test: each round's confirmation
+            test runs at level (1 - confidence) / iterations (Bonferroni over rounds), so a run
+            reports a false improvement at most 1 - confidence of the time.
         temperature: Sampling temperature for response enhancement.
         eps: Smoothing of the judge-score probability; larger is softer on a score of 1.
         red_eps: Smoothing of the redundancy logs; larger makes small overlaps cost less.

@@ -112,12 +112,10 @@ def resources_for(
                 models[role] = getattr(world, role)()
             else:
                 models[role] = resolve_model(spec, role=role)
-        likelihood = None
-        if target.strip() == "scripted" and world is not None:
-            likelihood = world.likelihood()
-        else:
-            hook = getattr(models["target"], "picaco_likelihood", None)
-            likelihood = hook() if callable(hook) else None
+        # The scripted world's likelihood stand-in is for tests of likelihood mode; named
+        # "scripted" runs (Studio, demos) use sampling mode, as a black-box API would.
+        hook = getattr(models["target"], "picaco_likelihood", None)
+        likelihood = hook() if callable(hook) else None
         res = Resources(
             target=models["target"],
             judge=models["judge"],

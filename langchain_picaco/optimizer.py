@@ -270,13 +270,14 @@ class PicacoOptimizer:
         n = len(qs)
         b = min(cfg.minibatch, n)
         selection = self._selection()
+        paired = cfg.acceptance == "paired"
         per_round_eval = 2 * (cfg.candidates + 1) * b if selection == "sampling" else 0
         phases = {
             "reference": reference_calls(cfg, n),
             "propose": cfg.candidates * cfg.iterations,
             "evaluate": per_round_eval * cfg.iterations,
-            "confirm": (4 * b * cfg.iterations) if cfg.acceptance == "paired" else 0,
-            "enhance": 2 * n * cfg.samples_per_query * cfg.iterations,
+            "confirm": (4 * n * cfg.samples_per_query * cfg.iterations) if paired else 0,
+            "enhance": 0 if paired else 2 * n * cfg.samples_per_query * cfg.iterations,
             "final": final_calls(n),
         }
         total = sum(phases.values())

@@ -35,9 +35,10 @@ _AVG_TOKENS_BEFORE_ANY_CALL = 800
 
 MAX_ITERATIONS = 1000
 """The most rounds ``PicacoConfig.iterations`` allows."""
-STEPS_PER_ROUND = 11
-"""Most supersteps one round takes: propose, measure, collect, select, measure, collect, accept,
-decide, measure, collect, update_pools (sampling mode, paired acceptance, candidate accepted)."""
+STEPS_PER_ROUND = 9
+"""Most supersteps one round takes, plus one to spare: propose, measure, collect, select, measure,
+collect, accept, decide (paired acceptance, challenger confirmed); greedy acceptance with an
+enhancement phase takes as many."""
 _STEPS_OUTSIDE_ROUNDS = 10
 """Supersteps before the first round and after the last (reference and final measurements)."""
 
@@ -102,8 +103,13 @@ def _round_calls(state: PicacoState, cfg: PicacoConfig) -> int:
     if state.get("selection") == "sampling":
         calls += 2 * (cfg.candidates + 1) * batch
     if cfg.acceptance == "paired":
-        calls += 4 * batch
+        calls += _confirm_calls(state, cfg)
     return calls
+
+
+def _confirm_calls(state: PicacoState, cfg: PicacoConfig) -> int:
+    """Calls of one confirmation: incumbent and challenger on every query and sample, judged."""
+    return 4 * len(state["queries"]) * cfg.samples_per_query
 
 
 def _enhance_calls(state: PicacoState, cfg: PicacoConfig) -> int:
@@ -206,36 +212,38 @@ def build_graph(
         challenger = state.get("challenger")
         if not challenger:
             return "decide"
-        batch = state.get("minibatch") or []
-        if not _fits(state, cfg, 4 * len(batch)):
+        if not _fits(state, cfg, _confirm_calls(state, cfg)):
             return "budget_stop"
         iteration = state.get("iteration", 0) + 1
         sends = []
-        for q in batch:
-            seed = stable_seed(cfg.seed, "confirm", iteration, q)
-            for arm, instruction in (
-                ("incumbent", state["instruction"]),
-                ("challenger", challenger["instruction"]),
-            ):
-                sends.append(
-                    _sample_task(
-                        state,
-                        phase="confirm",
-                        arm=arm,
-                        instruction=instruction,
-                        query=q,
-                        sample=0,
-                        seed=seed,
-                        temperature=cfg.temperature,
+        for q in range(len(state["queries"])):
+            for s in range(cfg.samples_per_query):
+                seed = stable_seed(cfg.seed, "confirm", iteration, q, s)
+                for arm, instruction in (
+                    ("incumbent", state["instruction"]),
+                    ("challenger", challenger["instruction"]),
+                ):
+                    sends.append(
+                        _sample_task(
+                            state,
+                            phase="confirm",
+                            arm=arm,
+                            instruction=instruction,
+                            query=q,
+                            sample=s,
+                            seed=seed,
+                            temperature=cfg.temperature,
+                        )
                     )
-                )
         return sends
 
     def route_after_decide(state: PicacoState, runtime: Any) -> list[Send] | str:
         cfg = _cfg(runtime)
         if state.get("stop_reason"):
             return route_final(state, runtime)
-        if not state.get("changed"):
+        if not state.get("changed") or cfg.acceptance == "paired":
+            # Under paired acceptance the confirmation already measured the new incumbent on
+            # every query: its responses are the enhancement samples.
             return route_round(state, runtime)
         if not _fits(state, cfg, _enhance_calls(state, cfg)):
             return "budget_stop"

@@ -474,7 +474,12 @@ class PicacoNodes:
             return parse_candidate(message_text(msg))
 
         raw = await asyncio.gather(*(one(v) for v in range(1, cfg.candidates + 1)))
-        seen = [state["instruction"], *(h["instruction"] for h in state.get("history") or [])]
+        # A candidate that failed the noise test may come back (it gets fresh samples, and each
+        # round's test has its own share of the error rate); past incumbents may not.
+        seen = [
+            state["instruction"],
+            *(h["instruction"] for h in state.get("history") or [] if h.get("accepted")),
+        ]
         candidates: list[str] = []
         rejected = list(state.get("rejected") or [])
         for text in raw:
@@ -568,7 +573,8 @@ class PicacoNodes:
 
         The screening step picked the candidate with the largest gain on the minibatch, so that
         gain is biased upwards. The confirmation draws new responses (fresh seeds) for the
-        incumbent and the challenger on the same queries and accepts the challenger when the
+        incumbent and the challenger on EVERY query, ``samples_per_query`` each (paired by query
+        and sample seed), and accepts the challenger when the
         one-sided lower confidence bound of the paired gain is above zero, at level
         ``(1 - confidence) / iterations`` (Bonferroni over rounds), so a whole run reports a
         false improvement with probability at most ``1 - confidence``.
@@ -579,9 +585,9 @@ class PicacoNodes:
         challenger = state.get("challenger") or {}
         baseline = state.get("baseline_redundancy") or {}
         ms = [_weighted(m, baseline, value_set, cfg) for m in state.get("measurements") or []]
-        by_arm: dict[str, dict[int, float]] = {"incumbent": {}, "challenger": {}}
+        by_arm: dict[str, dict[tuple[int, int], float]] = {"incumbent": {}, "challenger": {}}
         for m in ms:
-            by_arm[m["arm"]][m["query"]] = m["weight"]
+            by_arm[m["arm"]][(m["query"], m["sample"])] = m["weight"]
         common = sorted(set(by_arm["incumbent"]) & set(by_arm["challenger"]))
         diffs = [by_arm["challenger"][q] - by_arm["incumbent"][q] for q in common]
         gain, low, high = paired_gain(diffs, (1 - cfg.confidence) / cfg.iterations)
@@ -604,11 +610,14 @@ class PicacoNodes:
             "challenger": None,
             "aligned": merge_pool(state.get("aligned") or {}, ms, cfg.aligned_pool),
         }
+        # The confirmation measured both arms on every query: the winner's responses are its
+        # enhancement samples (E-step) and its per-value scores tell the proposer what is weakest.
+        winner = "challenger" if accepted else "incumbent"
+        out["incumbent_scores"] = summarize_scores(
+            [m for m in ms if m["arm"] == winner], value_set.names
+        )
         if accepted:
             out["instruction"] = challenger["instruction"]
-            out["incumbent_scores"] = summarize_scores(
-                [m for m in ms if m["arm"] == "challenger"], value_set.names
-            )
         self._emit_round(runtime, iteration, accepted, state, out, gain=gain)
         return out
 
