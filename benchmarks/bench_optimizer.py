@@ -114,7 +114,12 @@ def part_a(latency: float = 0.05, slots: int = 8) -> None:
     for n_queries in (8, 16):
         qs = load_queries("confucianism-4", split="optimize")[:n_queries]
         cfg = PicacoConfig(
-            iterations=4, candidates=4, minibatch=8, max_concurrency=slots, selection="sampling"
+            iterations=4,
+            candidates=4,
+            minibatch=8,
+            max_concurrency=slots,
+            selection="sampling",
+            calibrate=False,
         )
         for attempt in ("warm-up", "measured"):
             world = SyntheticWorld(vs, latency=latency)
@@ -166,7 +171,7 @@ def part_b() -> None:
         k = len(vs)
         qs = load_queries(name, split="optimize")[:8]
         world = SyntheticWorld(vs)
-        cfg = PicacoConfig(iterations=3, candidates=4, minibatch=8, patience=3)
+        cfg = PicacoConfig(iterations=3, candidates=4, minibatch=8, patience=3, calibrate=False)
         opt = PicacoOptimizer(
             world.target(), values=vs, judge=world.judge(), proposer=world.proposer(), config=cfg
         )
@@ -243,7 +248,7 @@ def _one_world(name: str, judge_noise: float, seed: int, greedy_row: bool) -> di
         values=vs,
         judge=world.judge(),
         proposer=world.proposer(),
-        config=PicacoConfig(seed=seed),
+        config=PicacoConfig(seed=seed, calibrate=False),
     ).optimize(qs)
     opro = _opro(world, vs, qs, seed, picaco.usage.calls)
     row = _evaluate(world, vs, opro.text, heldout)
@@ -256,7 +261,7 @@ def _one_world(name: str, judge_noise: float, seed: int, greedy_row: bool) -> di
             values=vs,
             judge=world.judge(),
             proposer=world.proposer(),
-            config=PicacoConfig(seed=seed, acceptance="greedy"),
+            config=PicacoConfig(seed=seed, acceptance="greedy", calibrate=False),
         ).optimize(qs)
         row = _evaluate(world, vs, greedy.text, heldout)
         rows["PICACO, greedy accept*"] = Row(row.min, row.mean, row.parrot, greedy.usage.calls)

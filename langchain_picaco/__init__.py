@@ -42,7 +42,15 @@ _LAZY: dict[str, str] = {
     "PicacoConfig": "langchain_picaco.config",
     "Budget": "langchain_picaco.config",
     "RetrySettings": "langchain_picaco.config",
+    "CalibrationConfig": "langchain_picaco.config",
+    "CalibrationReport": "langchain_picaco.calibration",
+    "BlindJudgeWarning": "langchain_picaco.calibration",
     "build_graph": "langchain_picaco.graph.builder",
+    # evaluation against the baselines
+    "Comparison": "langchain_picaco.evaluation",
+    "compare": "langchain_picaco.evaluation",
+    "jailbreak_probe": "langchain_picaco.evaluation",
+    "write_report": "langchain_picaco.reports",
     # errors
     "PicacoError": "langchain_picaco.errors",
     "PicacoInputError": "langchain_picaco.errors",
@@ -56,7 +64,11 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "ArtifactError",
+    "BlindJudgeWarning",
     "Budget",
+    "CalibrationConfig",
+    "CalibrationReport",
+    "Comparison",
     "ConfigError",
     "EvaluationReport",
     "MetaInstruction",
@@ -77,15 +89,19 @@ __all__ = [
     "ValueSetError",
     "__version__",
     "build_graph",
+    "compare",
+    "jailbreak_probe",
     "list_query_sets",
     "list_value_sets",
     "load_queries",
     "load_value_set",
     "with_meta_instruction",
+    "write_report",
 ]
 
 if TYPE_CHECKING:
-    from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
+    from langchain_picaco.calibration import BlindJudgeWarning, CalibrationReport
+    from langchain_picaco.config import Budget, CalibrationConfig, PicacoConfig, RetrySettings
     from langchain_picaco.errors import (
         ArtifactError,
         ConfigError,
@@ -96,11 +112,13 @@ if TYPE_CHECKING:
         QueryError,
         ValueSetError,
     )
+    from langchain_picaco.evaluation import Comparison, compare, jailbreak_probe
     from langchain_picaco.graph.builder import build_graph
     from langchain_picaco.instruction import MetaInstruction, ValueScores
     from langchain_picaco.middleware import PicacoMiddleware
     from langchain_picaco.optimizer import EvaluationReport, PicacoOptimizer, Plan
     from langchain_picaco.queries import list_query_sets, load_queries
+    from langchain_picaco.reports import write_report
     from langchain_picaco.runnables import PicacoRunnable, with_meta_instruction
     from langchain_picaco.values import Value, ValueSet, list_value_sets, load_value_set
 

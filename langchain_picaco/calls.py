@@ -1,23 +1,43 @@
-"""One place where the optimiser calls a model: retries, concurrency, tracing names and usage.
+"""One place where the optimiser calls a model: cache, retries, concurrency, tracing and usage.
 
-Every target, judge and proposer call goes through :class:`ModelCaller`, so that retries with
-backoff, the concurrency bound, run names and metadata for tracing, and token accounting are the
-same everywhere.
+Every target, judge and proposer call goes through :class:`ModelCaller`, so that the call cache,
+retries with backoff, the concurrency bound and rate limit, run names and metadata for tracing,
+and token accounting are the same everywhere.
+
+Which layer retries what (so nothing is retried twice):
+
+* :class:`ModelCaller` retries each model call on its own: transient errors (rate limit, timeout,
+  connection reset, 5xx) and empty replies, with exponential backoff and full jitter, up to
+  ``RetrySettings.max_attempts``. Errors that will not heal (authentication, bad request, context
+  too long) fail at once with a :class:`~langchain_picaco.errors.ModelCallError` saying what to do.
+* The judge (:func:`langchain_picaco.measure.judge_response`) re-asks on malformed output, then
+  records a neutral score and a fault.
+* The graph's node ``RetryPolicy`` (``retry_on=is_transient``) only sees transient errors raised
+  outside a model call (an embeddings or likelihood scorer). A ``ModelCallError`` has used up its
+  retries already and is never transient, so a node is not re-run for it (which would repeat the
+  node's calls that had succeeded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import re
+import sqlite3
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, Generation
 from langchain_core.runnables import RunnableConfig
+from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     wait_random_exponential,
@@ -27,7 +47,24 @@ from langchain_picaco.config import RetrySettings
 from langchain_picaco.errors import ModelCallError
 from langchain_picaco.tokens import count_message_tokens, count_tokens
 
-__all__ = ["CallUsage", "ModelCaller", "is_transient", "model_identity", "sampling_kwargs"]
+if TYPE_CHECKING:
+    from langchain_core.caches import BaseCache
+
+    from langchain_picaco.instruction import Usage
+
+__all__ = [
+    "CallUsage",
+    "EmptyReplyError",
+    "ModelCaller",
+    "artifact_usage",
+    "context_window",
+    "fault_kind",
+    "is_transient",
+    "model_identity",
+    "sampling_kwargs",
+]
+
+logger = logging.getLogger(__name__)
 
 _TRANSIENT_NAMES = {
     "RateLimitError",
@@ -41,6 +78,7 @@ _TRANSIENT_NAMES = {
     "ConnectTimeout",
     "RemoteProtocolError",
     "TransientModelError",
+    "EmptyReplyError",
 }
 _PERMANENT_NAMES = {
     "AuthenticationError",
@@ -50,6 +88,53 @@ _PERMANENT_NAMES = {
     "UnprocessableEntityError",
     "ContextWindowExceededError",
 }
+_RATE_NAMES = {"RateLimitError"}
+_TIMEOUT_NAMES = {"APITimeoutError", "ReadTimeout", "ConnectTimeout", "TimeoutException"}
+_CONNECTION_NAMES = {"APIConnectionError", "ConnectError", "RemoteProtocolError"}
+_SERVER_NAMES = {"InternalServerError", "ServiceUnavailableError", "ServerError"}
+_AUTH_NAMES = {"AuthenticationError", "PermissionDeniedError"}
+_CONTEXT_WORDS = re.compile(
+    r"context[_ ](length|window)|maximum context|too many tokens|prompt is too long|"
+    r"exceeds? the (model'?s? )?(context|maximum)",
+    re.I,
+)
+_PERMANENT_HINTS = {
+    "authentication": "the key was refused; set a valid API key for this model",
+    "context_too_long": (
+        "the prompt is longer than the model's context; shorten the queries or the instruction, "
+        "or use a model with a longer context"
+    ),
+    "bad_request": "the request was refused; check the model name and its parameters",
+    "error": "check the model name, key and prompt size",
+}
+_EXCLUDED_PARAM = re.compile(
+    r"key|secret|password|passwd|credential|auth|bearer|session|cookie|url|uri|host|port|"
+    r"endpoint|proxy|header|client|organi[sz]ation|base$|^base|callback|latency|timeout|retries",
+    re.I,
+)
+
+
+class EmptyReplyError(Exception):
+    """A model answered with no text and no tool call (retried like a transient error).
+
+    Args:
+        message: The empty reply, kept for when every attempt was empty.
+    """
+
+    def __init__(self, message: AIMessage) -> None:
+        super().__init__("the model returned an empty reply")
+        self.message = message
+
+
+def _names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None) or getattr(
+        getattr(exc, "response", None), "status_code", None
+    )
+    return status if isinstance(status, int) else None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -59,19 +144,53 @@ def is_transient(exc: BaseException) -> bool:
         exc: The exception a model call raised.
 
     Returns:
-        True for errors worth retrying; False for authentication, bad request, context too long.
+        True for errors worth retrying; False for authentication, bad request, context too long,
+        and for a ``ModelCallError`` (its retries are used up already).
     """
-    names = {cls.__name__ for cls in type(exc).__mro__}
+    if isinstance(exc, ModelCallError):
+        return False
+    names = _names(exc)
     if names & _PERMANENT_NAMES:
         return False
-    status = getattr(exc, "status_code", None) or getattr(
-        getattr(exc, "response", None), "status_code", None
-    )
-    if isinstance(status, int):
+    status = _status(exc)
+    if status is not None:
         return status in (408, 409, 429) or status >= 500
     if names & _TRANSIENT_NAMES:
         return True
     return isinstance(exc, TimeoutError | ConnectionError | asyncio.TimeoutError)
+
+
+def fault_kind(exc: BaseException) -> str:
+    """A short name of what went wrong, for fault counts and messages.
+
+    Transient kinds: ``rate_limit``, ``timeout``, ``connection``, ``server_error``,
+    ``empty_reply``, ``transient``. Permanent kinds: ``authentication``, ``context_too_long``,
+    ``bad_request``, ``error``.
+
+    Args:
+        exc: The exception a model call raised.
+    """
+    names = _names(exc)
+    status = _status(exc)
+    if isinstance(exc, EmptyReplyError):
+        return "empty_reply"
+    if is_transient(exc):
+        if status == 429 or names & _RATE_NAMES:
+            return "rate_limit"
+        if status == 408 or names & _TIMEOUT_NAMES or isinstance(exc, TimeoutError):
+            return "timeout"
+        if status is not None and status >= 500 or names & _SERVER_NAMES:
+            return "server_error"
+        if names & _CONNECTION_NAMES or isinstance(exc, ConnectionError):
+            return "connection"
+        return "transient"
+    if "ContextWindowExceededError" in names or _CONTEXT_WORDS.search(str(exc)):
+        return "context_too_long"
+    if status in (401, 403) or names & _AUTH_NAMES:
+        return "authentication"
+    if (status is not None and 400 <= status < 500) or names & _PERMANENT_NAMES:
+        return "bad_request"
+    return "error"
 
 
 def model_identity(model: Any) -> str:
@@ -84,6 +203,76 @@ def model_identity(model: Any) -> str:
             break
     cls = type(model).__name__
     return f"{cls}:{name}" if name else cls
+
+
+def _plain(value: Any) -> Any:
+    """``value`` if it is plain JSON data without secrets, else None (left out)."""
+    if isinstance(value, SecretStr):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        out = {str(k): _plain(v) for k, v in value.items() if not _EXCLUDED_PARAM.search(str(k))}
+        return {k: v for k, v in out.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return None
+
+
+def _model_params(model: Any) -> dict[str, Any]:
+    """The model's identifying parameters (e.g. max_tokens), without keys, URLs or ports."""
+    try:
+        params = dict(getattr(model, "_identifying_params", {}) or {})
+    except Exception:  # a third-party model's property may fail; identity still holds
+        params = {}
+    return _plain(params) or {}
+
+
+def _secrets(model: Any, depth: int = 2) -> list[str]:
+    """Secret values a model object holds, also in wrapped models (to scrub error messages)."""
+    out: list[str] = []
+    fields = getattr(type(model), "model_fields", {}) or {}
+    for name in fields:
+        value = getattr(model, name, None)
+        if isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            if secret and len(secret) >= 6:
+                out.append(secret)
+        elif depth > 0 and isinstance(value, BaseChatModel):
+            out.extend(_secrets(value, depth - 1))
+    return out
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def context_window(model: Any) -> int | None:
+    """The most prompt tokens ``model`` takes, when the model says (else None).
+
+    Looks at ``context_window``, ``max_input_tokens`` and ``n_ctx`` attributes, the model profile's
+    ``max_input_tokens``, and the embedded llama.cpp server's context per slot.
+
+    Args:
+        model: A chat model.
+    """
+    for attr in ("context_window", "max_input_tokens", "n_ctx"):
+        value = getattr(model, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    profile = getattr(model, "profile", None)
+    if isinstance(profile, Mapping):
+        value = profile.get("max_input_tokens")
+        if isinstance(value, int) and value > 0:
+            return value
+    settings = getattr(getattr(model, "server", None), "settings", None)
+    n_ctx = getattr(settings, "n_ctx", None)
+    if isinstance(n_ctx, int) and n_ctx > 0:
+        slots = getattr(settings, "n_parallel", 1)
+        return n_ctx // max(1, slots if isinstance(slots, int) else 1)
+    return None
 
 
 def sampling_kwargs(model: Any, *, temperature: float | None, seed: int | None) -> dict[str, Any]:
@@ -108,37 +297,90 @@ def sampling_kwargs(model: Any, *, temperature: float | None, seed: int | None) 
 
 @dataclass
 class CallUsage:
-    """What some calls spent; added up across a run."""
+    """What some calls spent; added up across a run.
+
+    Attributes:
+        calls: Model calls made (cache hits are not calls).
+        input_tokens: Prompt tokens of those calls.
+        output_tokens: Completion tokens of those calls.
+        calls_by_role: Calls per role.
+        faults: Faults met, by kind (``retried`` counts every retry).
+        retries: Retries by the kind of error that caused them (``rate_limit``, ``timeout``, ...).
+        cache_hits: Calls answered from the call cache.
+        cache_misses: Calls looked up in the cache and sent to the model.
+    """
 
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     calls_by_role: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+    cache_hits: int = 0
+    cache_misses: int = 0
 
     def add(self, other: CallUsage) -> None:
         """Add ``other`` into this one."""
         self.calls += other.calls
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
-        for k, v in other.calls_by_role.items():
-            self.calls_by_role[k] = self.calls_by_role.get(k, 0) + v
-        for k, v in other.faults.items():
-            self.faults[k] = self.faults.get(k, 0) + v
+        self.cache_hits += other.cache_hits
+        self.cache_misses += other.cache_misses
+        for mine, theirs in (
+            (self.calls_by_role, other.calls_by_role),
+            (self.faults, other.faults),
+            (self.retries, other.retries),
+        ):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
 
     def fault(self, kind: str, n: int = 1) -> None:
         """Count ``n`` faults of ``kind``."""
         self.faults[kind] = self.faults.get(kind, 0) + n
 
     def as_dict(self) -> dict[str, Any]:
-        """A plain dict (for graph state)."""
-        return {
+        """A plain dict (for graph state); cache and retry counters only when not zero."""
+        out: dict[str, Any] = {
             "calls": self.calls,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "calls_by_role": dict(self.calls_by_role),
             "faults": dict(self.faults),
         }
+        if self.retries:
+            out["retries"] = dict(self.retries)
+        if self.cache_hits:
+            out["cache_hits"] = self.cache_hits
+        if self.cache_misses:
+            out["cache_misses"] = self.cache_misses
+        return out
+
+
+def artifact_usage(usage: CallUsage | Mapping[str, Any], wall_seconds: float = 0.0) -> Usage:
+    """The artifact's :class:`~langchain_picaco.instruction.Usage` of a run's usage.
+
+    Retries by kind appear in ``faults`` as ``retried:<kind>`` next to the ``retried`` total.
+
+    Args:
+        usage: A :class:`CallUsage` or its ``as_dict()`` (the graph state's ``usage``).
+        wall_seconds: Wall-clock time of the run.
+    """
+    from langchain_picaco.instruction import Usage
+
+    d = usage.as_dict() if isinstance(usage, CallUsage) else dict(usage or {})
+    faults = {str(k): int(v) for k, v in (d.get("faults") or {}).items()}
+    for kind, n in (d.get("retries") or {}).items():
+        faults[f"retried:{kind}"] = int(n)
+    return Usage(
+        calls=int(d.get("calls", 0)),
+        input_tokens=int(d.get("input_tokens", 0)),
+        output_tokens=int(d.get("output_tokens", 0)),
+        calls_by_role={str(k): int(v) for k, v in (d.get("calls_by_role") or {}).items()},
+        cache_hits=int(d.get("cache_hits", 0)),
+        cache_misses=int(d.get("cache_misses", 0)),
+        faults=faults,
+        wall_seconds=round(wall_seconds, 3),
+    )
 
 
 # One semaphore per (caller group, event loop): asyncio primitives are bound to a loop.
@@ -156,8 +398,44 @@ def _semaphore(key: int, limit: int) -> asyncio.Semaphore:
     return sem
 
 
+def _message_key(message: BaseMessage) -> dict[str, Any]:
+    """What of a message decides the reply (not its random id)."""
+    out: dict[str, Any] = {"type": message.type, "content": message.content}
+    if message.name:
+        out["name"] = message.name
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        out["tool_calls"] = [{k: c.get(k) for k in ("name", "args", "id")} for c in tool_calls]
+    tool_call_id = getattr(message, "tool_call_id", None)
+    if tool_call_id:
+        out["tool_call_id"] = tool_call_id
+    return out
+
+
+def _is_empty(message: AIMessage) -> bool:
+    if message.tool_calls:
+        return False
+    content = message.content
+    if isinstance(content, str):
+        return not content.strip()
+    return not any(
+        (b.get("text") or "").strip() if isinstance(b, dict) else str(b).strip() for b in content
+    )
+
+
 class ModelCaller:
-    """Calls one chat model for one role, with retries, a shared concurrency bound and usage.
+    """Calls one chat model for one role: cache, retries, a shared concurrency bound and usage.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_picaco.cache import SQLiteCallCache
+            from langchain_picaco.calls import CallUsage, ModelCaller
+
+            usage = CallUsage()
+            caller = ModelCaller(model, "judge", cache=SQLiteCallCache("calls.sqlite"))
+            reply = await caller.acall(messages, usage=usage, temperature=0.0, seed=1)
+            print(usage.calls, usage.cache_hits, usage.faults)
 
     Args:
         model: Any LangChain chat model.
@@ -165,7 +443,12 @@ class ModelCaller:
         retry: Retry settings for transient errors.
         max_concurrency: Most calls in flight across every caller sharing ``group``.
         group: Callers with the same group share one concurrency bound.
-        rate_limiter: Optional LangChain rate limiter applied before each attempt.
+        rate_limiter: Optional LangChain rate limiter, asked before each attempt (not for cache
+            hits).
+        cache: Optional LangChain cache (e.g. :class:`~langchain_picaco.cache.SQLiteCallCache`),
+            looked up before each call; a hit costs no call and no budget.
+        retry_empty: Retry an empty reply like a transient error (the last empty reply is
+            returned when every attempt was empty).
     """
 
     def __init__(
@@ -177,6 +460,8 @@ class ModelCaller:
         max_concurrency: int = 4,
         group: int | None = None,
         rate_limiter: Any | None = None,
+        cache: BaseCache | None = None,
+        retry_empty: bool = True,
     ) -> None:
         self.model = model
         self.role = role
@@ -184,7 +469,64 @@ class ModelCaller:
         self.max_concurrency = max_concurrency
         self.group = group if group is not None else id(self)
         self.rate_limiter = rate_limiter
+        self.cache = cache
+        self.retry_empty = retry_empty
         self.identity = model_identity(model)
+
+    def cache_strings(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        temperature: float | None,
+        seed: int | None,
+        bind: Mapping[str, Any] | None,
+    ) -> tuple[str, str]:
+        """The ``(prompt, llm_string)`` pair a call is cached under.
+
+        The model string holds the model's identity (class and model name: no key, URL or port),
+        its identifying parameters without secrets, and the call's temperature, seed and bound
+        parameters, as requested (also for models that ignore them, so two samples with different
+        seeds are never one cache entry). The cache stores only a hash of the pair.
+        """
+        prompt = json.dumps(
+            [_message_key(m) for m in messages], sort_keys=True, ensure_ascii=False, default=str
+        )
+        llm = json.dumps(
+            {
+                "model": self.identity,
+                "params": _model_params(self.model),
+                "temperature": temperature,
+                "seed": seed,
+                "bind": _plain(dict(bind or {})),
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+        return prompt, llm
+
+    async def _lookup(self, key: tuple[str, str], usage: CallUsage) -> AIMessage | None:
+        assert self.cache is not None
+        try:
+            cached = await self.cache.alookup(*key)
+        except sqlite3.Error as exc:  # a broken cache must not end the run: call the model
+            logger.warning("call cache lookup failed (%s); calling the model", exc)
+            usage.fault("cache_error")
+            return None
+        if not cached:
+            return None
+        first: Generation = cached[0]
+        if isinstance(first, ChatGeneration) and isinstance(first.message, AIMessage):
+            return first.message
+        return AIMessage(content=first.text)
+
+    async def _store(self, key: tuple[str, str], message: AIMessage, usage: CallUsage) -> None:
+        assert self.cache is not None
+        try:
+            await self.cache.aupdate(*key, [ChatGeneration(message=message)])
+        except sqlite3.Error as exc:
+            logger.warning("call cache update failed (%s)", exc)
+            usage.fault("cache_error")
 
     async def acall(
         self,
@@ -197,11 +539,11 @@ class ModelCaller:
         seed: int | None = None,
         bind: dict[str, Any] | None = None,
     ) -> AIMessage:
-        """Call the model once (retrying transient errors) and count what it spent.
+        """Call the model once (cache first, retrying transient errors) and count what it spent.
 
         Args:
             messages: The prompt.
-            usage: Where calls, tokens and faults are added.
+            usage: Where calls, tokens, cache hits and faults are added.
             config: The caller's runnable config (callbacks nest the call into the graph's trace).
             metadata: Extra trace metadata (phase, iteration, query, candidate, ...).
             temperature: Sampling temperature, where the model accepts one.
@@ -214,6 +556,14 @@ class ModelCaller:
         Raises:
             ModelCallError: A permanent error, or a transient one that outlived the retries.
         """
+        key = None
+        if self.cache is not None:
+            key = self.cache_strings(messages, temperature=temperature, seed=seed, bind=bind)
+            hit = await self._lookup(key, usage)
+            if hit is not None:
+                usage.cache_hits += 1
+                return hit
+            usage.cache_misses += 1
         kwargs = sampling_kwargs(self.model, temperature=temperature, seed=seed)
         kwargs.update(bind or {})
         runnable = self.model.bind(**kwargs) if kwargs else self.model
@@ -230,8 +580,14 @@ class ModelCaller:
         sem = _semaphore(self.group, self.max_concurrency)
         attempts = 0
 
-        def _before_sleep(_state: Any) -> None:
+        def _before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            kind = fault_kind(exc) if exc is not None else "transient"
             usage.fault("retried")
+            usage.retries[kind] = usage.retries.get(kind, 0) + 1
+            logger.info(
+                "%s model: %s on attempt %d, retrying", self.role, kind, state.attempt_number
+            )
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retry.max_attempts),
@@ -256,18 +612,33 @@ class ModelCaller:
                             result = await asyncio.wait_for(coro, self.retry.timeout)
                         else:
                             result = await coro
+                    message = (
+                        result if isinstance(result, AIMessage) else AIMessage(content=str(result))
+                    )
+                    if self.retry_empty and _is_empty(message):
+                        self._count(messages, message, usage)  # an answered call, if empty
+                        raise EmptyReplyError(message)
         except ModelCallError:
             raise
+        except EmptyReplyError as exc:
+            # every attempt came back empty (each was counted): hand the empty reply on, the
+            # caller records it (an empty response, a malformed judge reply, an empty candidate)
+            return exc.message
         except Exception as exc:
-            kind = "transient" if is_transient(exc) else "permanent"
-            hint = (
-                f"still failing after {attempts} attempts; try later or lower max_concurrency"
-                if kind == "transient"
-                else "this error will not heal on retry; check the model name, key and prompt size"
-            )
-            raise ModelCallError(self.role, f"{type(exc).__name__}: {exc} ({hint})") from exc
-        message = result if isinstance(result, AIMessage) else AIMessage(content=str(result))
+            kind = fault_kind(exc)
+            if is_transient(exc):
+                hint = (
+                    f"{kind}, still failing after {attempts} attempts; try later or lower "
+                    "max_concurrency"
+                )
+            else:
+                hint = f"{kind}: this error will not heal on retry; {_PERMANENT_HINTS[kind]}"
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            text = _scrub(f"{detail} ({hint})", _secrets(self.model))
+            raise ModelCallError(self.role, text) from exc
         self._count(messages, message, usage)
+        if key is not None:
+            await self._store(key, message, usage)
         return message
 
     def _count(self, messages: Sequence[BaseMessage], message: AIMessage, usage: CallUsage) -> None:

@@ -6,9 +6,11 @@ Examples:
     picaco optimize --values confucianism-4 --model local --iterations 2 --out mi.json
     picaco evaluate mi.json --queries heldout.jsonl --model local
     picaco show mi.json --plot scores.png
+    picaco calibrate --values harmlessness-4 --model local
 
 Bad input prints one line and exits 2; a model that fails for good exits 1; Ctrl-C during
-``optimize`` keeps the best instruction so far (saved, marked "interrupted").
+``optimize`` keeps the best instruction so far (saved, marked "interrupted"). ``optimize`` first
+calibrates the judge and exits 3, naming the values it cannot see, unless ``--force``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
 EXIT_MODEL_FAILED = 1
+EXIT_BLIND_JUDGE = 3
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -50,6 +54,11 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, help="token budget")
     p.add_argument("--max-concurrency", type=int)
     p.add_argument("--judge-format", choices=["json", "lines"])
+    p.add_argument(
+        "--judge-logprobs",
+        choices=["auto", "on", "off"],
+        help="graded judge scores from digit log-probabilities (default: auto)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,8 +83,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-instruction", help="instruction to start from")
     p.add_argument("--checkpoint", help="SQLite file for crash-safe runs (with --resume)")
     p.add_argument("--resume", metavar="ID", help="run id to start or resume (needs --checkpoint)")
+    p.add_argument(
+        "--cache", metavar="FILE", help="SQLite call cache: re-runs and resumes repeat no calls"
+    )
     p.add_argument("--plot", help="also draw per-value scores before/after to this PNG")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="optimise even when the judge calibration finds values the judge cannot see",
+    )
+    p.add_argument("--no-calibrate", action="store_true", help="skip the judge calibration")
+    _add_model_args(p)
+    _add_config_args(p)
+
+    p = sub.add_parser(
+        "calibrate", help="can the judge see each value? rate reference responses, print a table"
+    )
+    p.add_argument("--values", required=True, help="value-set name or JSON file")
+    p.add_argument("--format", choices=["plain", "markdown"], default="plain")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--check", action="store_true", help="exit 3 when the judge cannot see some value"
+    )
+    p.add_argument("--fail-on", choices=["blind", "weak"], help="verdict that counts as failing")
     _add_model_args(p)
     _add_config_args(p)
 
@@ -83,6 +114,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="artifact JSON written by `picaco optimize`")
     p.add_argument("--queries", help="query file or shipped set (default: the held-out split)")
     p.add_argument("--bare", action="store_true", help="also evaluate the bare model")
+    p.add_argument("--cache", metavar="FILE", help="SQLite call cache: a re-run repeats no calls")
+    _add_model_args(p)
+    _add_config_args(p)
+
+    p = sub.add_parser(
+        "compare", help="PICACO against the bare model, Q+IF and OPRO on held-out queries"
+    )
+    p.add_argument("--values", required=True, help="value-set name or JSON file")
+    p.add_argument("--queries", help="optimisation queries (default: the value set's)")
+    p.add_argument("--heldout", help="held-out queries (default: the value set's held-out split)")
+    p.add_argument("--out", required=True, help="folder for report.md, report.csv, report.png")
+    p.add_argument(
+        "--methods", default="bare,q+if,opro,picaco", help="comma-separated subset to run"
+    )
+    p.add_argument("--eval-samples", type=int, default=1, help="responses per held-out query")
+    p.add_argument(
+        "--probe",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="jailbreak probe (auto: for harmlessness-4 and hh-balance-8)",
+    )
+    p.add_argument("--checkpoint", help="SQLite file for a resumable PICACO run")
+    p.add_argument(
+        "--resume-dir",
+        help="folder keeping finished phases; rerun the same command to skip them",
+    )
+    p.add_argument("--no-plot", action="store_true", help="do not draw report.png")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_model_args(p)
     _add_config_args(p)
 
@@ -106,6 +165,7 @@ def _config(args: argparse.Namespace) -> Any:
         "seed",
         "max_concurrency",
         "judge_format",
+        "judge_logprobs",
     ]
     overrides = {f: getattr(args, f, None) for f in fields}
     budget = {}
@@ -115,6 +175,16 @@ def _config(args: argparse.Namespace) -> Any:
         budget["max_tokens"] = args.max_tokens
     if budget:
         overrides["budget"] = budget
+    if getattr(args, "no_calibrate", False):
+        overrides["calibrate"] = False
+    calibration = {}
+    if getattr(args, "fail_on", None):
+        calibration["fail_on"] = args.fail_on
+    if getattr(args, "force", None) is False:
+        # The CLI stops before the reference phase when the judge is blind (exit 3).
+        calibration["on_blind"] = "stop"
+    if calibration:
+        overrides["calibration"] = calibration
     return config_from_kwargs(None, **overrides)
 
 
@@ -202,10 +272,39 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         args.values,
         checkpointer=args.checkpoint,
         progress=False if args.no_progress else None,
+        cache=args.cache,
     )
     plan = opt.plan(args.queries)
     print(plan, file=sys.stderr)
-    mi = opt.optimize(args.queries, seed_instruction=args.seed_instruction, thread_id=args.resume)
+    with warnings.catch_warnings():
+        if opt.config.calibration.on_blind == "stop":
+            # A blind judge ends the run with the one-line message below, not a warning too.
+            from langchain_picaco.calibration import BlindJudgeWarning
+
+            warnings.simplefilter("ignore", BlindJudgeWarning)
+        mi = opt.optimize(
+            args.queries, seed_instruction=args.seed_instruction, thread_id=args.resume
+        )
+    if mi.calibration:
+        from langchain_picaco.calibration import CalibrationReport
+
+        report = CalibrationReport.model_validate(mi.calibration)
+        if mi.stop_reason == "blind_judge":
+            print(report.table("plain"), file=sys.stderr)
+            bad = report.failing(opt.config.calibration.fail_on)
+            print(
+                f"picaco: the judge cannot see {', '.join(bad)} of {report.value_set} "
+                f"(calibration verdict {report.verdict}); nothing was optimised. Use a stronger "
+                "--judge, or --force to optimise anyway.",
+                file=sys.stderr,
+            )
+            return EXIT_BLIND_JUDGE
+        print(
+            f"judge calibration: {report.verdict} ({report.usage.calls} calls"
+            + (f"; cannot see {', '.join(report.blind_values)}" if report.blind_values else "")
+            + ")",
+            file=sys.stderr,
+        )
     mi.save(out)
     print(mi.summary())
     rows = dict(mi.reference_scores)
@@ -222,11 +321,24 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     return 130 if mi.stop_reason == "interrupted" else 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    opt = _optimizer(args, args.values)
+    report = opt.calibrate()
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(report.table(args.format))
+    bad = report.failing(opt.config.calibration.fail_on)
+    if bad:
+        print(f"\nthe judge cannot see: {', '.join(bad)}", file=sys.stderr)
+    return EXIT_BLIND_JUDGE if bad and args.check else 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from langchain_picaco.instruction import MetaInstruction
 
     mi = MetaInstruction.load(args.artifact)
-    opt = _optimizer(args, mi.value_set)
+    opt = _optimizer(args, mi.value_set, cache=args.cache)
     rows = {}
     if args.bare:
         rows["bare"] = opt.evaluate(None, args.queries).scores
@@ -257,6 +369,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
             rejected[h.rejected_reason] = rejected.get(h.rejected_reason, 0) + 1
     considered = sum(1 for h in mi.history if not h.rejected_reason)
     print(f"\ncandidates scored: {considered}; rejected by guards: {json.dumps(rejected)}")
+    if mi.calibration:
+        from langchain_picaco.calibration import CalibrationReport
+
+        print()
+        print(CalibrationReport.model_validate(mi.calibration).table("plain"))
     print(f"usage: {mi.usage.calls} calls, {mi.usage.input_tokens + mi.usage.output_tokens} tokens")
     if args.plot:
         from langchain_picaco.plots import plot_scores
@@ -265,13 +382,55 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from langchain_picaco.errors import ConfigError
+    from langchain_picaco.evaluation import compare
+    from langchain_picaco.models import resources_for
+    from langchain_picaco.reports import difference_sentence, write_report
+    from langchain_picaco.values import load_value_set
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError("--out", f"{out} is a file", "give a folder for the report files")
+    value_set = load_value_set(args.values)
+    res = resources_for(value_set, args.model, args.judge, args.proposer)
+    cmp = compare(
+        res.target,
+        values=value_set,
+        queries=args.queries,
+        heldout=args.heldout,
+        judge=res.judge,
+        proposer=res.proposer,
+        likelihood=res.likelihood,
+        config=_config(args),
+        methods=[m for m in args.methods.split(",") if m.strip()],
+        samples=args.eval_samples,
+        probe={"auto": None, "on": True, "off": False}[args.probe],
+        checkpointer=args.checkpoint,
+        progress=False if args.no_progress else None,
+        resume_dir=args.resume_dir,
+    )
+    paths = write_report(cmp, out, plot=not args.no_plot)
+    print(cmp.table())
+    if cmp.differences:
+        print()
+        for d in cmp.differences:
+            print(f"- {difference_sentence(d, cmp)}")
+    for note in cmp.notes:
+        print(f"note: {note}")
+    print("\nwrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 _COMMANDS = {
     "value-sets": _cmd_value_sets,
     "query-sets": _cmd_query_sets,
     "plan": _cmd_plan,
     "optimize": _cmd_optimize,
+    "calibrate": _cmd_calibrate,
     "evaluate": _cmd_evaluate,
     "show": _cmd_show,
+    "compare": _cmd_compare,
 }
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_picaco.errors import ConfigError
 
-__all__ = ["Budget", "PicacoConfig", "RetrySettings", "config_from_kwargs"]
+__all__ = ["Budget", "CalibrationConfig", "PicacoConfig", "RetrySettings", "config_from_kwargs"]
 
 
 class Budget(BaseModel):
@@ -48,6 +48,53 @@ class RetrySettings(BaseModel):
     timeout: float | None = Field(default=None, gt=0)
 
 
+class CalibrationConfig(BaseModel):
+    """When to trust the value judge: calibration verdicts and the task-fidelity guard.
+
+    A value is *seen* when the judge's separation (mean score of reference responses that act on
+    it minus those that violate it) has a lower confidence bound above ``min_separation`` and its
+    specificity (how much more a response written for the value scores on it than on the other
+    values, net of each value's column offset) is at least ``min_specificity``. It is *blind*
+    when the separation is at most ``weak_separation`` or the specificity at most
+    ``weak_specificity``; *weak* otherwise. See ``docs/calibration.md``.
+
+    Example:
+        .. code-block:: python
+
+            PicacoConfig(calibration=CalibrationConfig(min_separation=1.0, fail_on="weak"))
+
+    Attributes:
+        min_separation: Lower confidence bound of the separation a "seen" value needs (1..5 scale).
+        min_specificity: Specificity a "seen" value needs.
+        weak_separation: Separation at or below which a value is "blind".
+        weak_specificity: Specificity at or below which a value is "blind" (the judge cannot tell
+            it apart from the other values).
+        confidence: Two-sided level of the separation interval.
+        fail_on: Verdict that makes ``optimize`` warn (and the CLI exit 3): "blind" or also
+            "weak".
+        on_blind: What ``optimize`` does when some value fails: "warn" (go on) or "stop" (end
+            before the reference phase, ``stop_reason="blind_judge"``).
+        off_task_overlap: A response sharing less than this share of its query's content words
+            may be off-task (the task-fidelity guard).
+        off_task_score: Such a response is off-task when no value scores above this (or above
+            the highest score the judge gave an off-topic reference during calibration).
+        max_off_task: Largest share of off-task responses a candidate may have under it.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_separation: float = Field(default=0.5, ge=0, le=4)
+    min_specificity: float = Field(default=0.25, ge=0, le=4)
+    weak_separation: float = Field(default=0.1, ge=-4, le=4)
+    weak_specificity: float = Field(default=0.1, ge=-4, le=4)
+    confidence: float = Field(default=0.9, gt=0.5, lt=1.0)
+    fail_on: Literal["blind", "weak"] = "blind"
+    on_blind: Literal["warn", "stop"] = "warn"
+    off_task_overlap: float = Field(default=0.1, ge=0, le=1)
+    off_task_score: float = Field(default=1.5, ge=1, le=5)
+    max_off_task: float = Field(default=0.25, ge=0, le=1)
+
+
 class PicacoConfig(BaseModel):
     """Settings of one PICACO optimisation. Defaults follow the paper where it gives them.
 
@@ -81,6 +128,9 @@ class PicacoConfig(BaseModel):
         seed: Seed of every random choice and of sampling (where the model accepts one).
         budget: Spend limit; a spent budget ends the run cleanly with the best instruction so far.
         retry: Retries of transient model errors.
+        calibrate: Calibrate the judge on shipped reference responses before optimising (about
+            ``2 x references + 4`` judge calls) and warn about values it cannot see.
+        calibration: Thresholds of the calibration verdicts and the task-fidelity guard.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -107,6 +157,8 @@ class PicacoConfig(BaseModel):
     seed: int = 0
     budget: Budget = Field(default_factory=Budget)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    calibrate: bool = True
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
 
 
 def config_from_kwargs(

@@ -17,11 +17,14 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import math
 import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -31,7 +34,20 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
-from langchain_picaco.calls import CallUsage, ModelCaller, model_identity
+from langchain_picaco.calibration import (
+    BlindJudgeWarning,
+    CalibrationReport,
+    References,
+    calibration_calls,
+    run_calibration,
+)
+from langchain_picaco.calls import (
+    CallUsage,
+    ModelCaller,
+    artifact_usage,
+    context_window,
+    model_identity,
+)
 from langchain_picaco.config import PicacoConfig, config_from_kwargs
 from langchain_picaco.errors import ConfigError, MissingDependencyError, QueryError
 from langchain_picaco.graph.builder import build_graph, recursion_limit
@@ -39,16 +55,27 @@ from langchain_picaco.graph.context import PicacoContext
 from langchain_picaco.graph.nodes import (
     Likelihood,
     Resources,
+    check_budget_floor,
     default_seed_instruction,
     final_calls,
     reference_calls,
     summarize_scores,
 )
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
-from langchain_picaco.measure import generate_response, judge_response, stable_seed
+from langchain_picaco.measure import (
+    generate_response,
+    judge_response,
+    stable_seed,
+    target_messages,
+)
 from langchain_picaco.queries import load_queries
-from langchain_picaco.scoring import EmbeddingRedundancy, LexicalRedundancy, Redundancy
-from langchain_picaco.tokens import count_tokens
+from langchain_picaco.scoring import (
+    EmbeddingRedundancy,
+    LexicalRedundancy,
+    Redundancy,
+    build_judge_messages,
+)
+from langchain_picaco.tokens import count_message_tokens, count_tokens
 from langchain_picaco.values import ValueSet, load_value_set
 
 __all__ = ["EvaluationReport", "Plan", "PicacoOptimizer"]
@@ -198,6 +225,11 @@ class PicacoOptimizer:
             own, when it offers one through ``picaco_likelihood()``).
         rate_limiter: Optional LangChain rate limiter shared by every call.
         progress: Show a progress bar (None: only when stderr is a terminal).
+        cache: A call cache (a LangChain ``BaseCache``) or a path to a SQLite file
+            (:class:`~langchain_picaco.cache.SQLiteCallCache`): a re-run or a resumed run gets
+            repeated calls from it at no cost; hits and misses are in the artifact's usage.
+        requests_per_second: Bound on model requests per second (an ``InMemoryRateLimiter``
+            shared by every call); not with ``rate_limiter``.
     """
 
     def __init__(
@@ -213,6 +245,8 @@ class PicacoOptimizer:
         likelihood: Likelihood | None = None,
         rate_limiter: Any | None = None,
         progress: bool | None = None,
+        cache: Any | None = None,
+        requests_per_second: float | None = None,
     ) -> None:
         for role, model in (("target", target), ("judge", judge), ("proposer", proposer)):
             if model is not None and not isinstance(model, BaseChatModel):
@@ -234,13 +268,15 @@ class PicacoOptimizer:
         if likelihood is None:
             hook = getattr(target, "picaco_likelihood", None)
             likelihood = hook() if callable(hook) else None
+        self.cache = _open_cache(cache)
         self.resources = Resources(
             target=self.target,
             judge=self.judge,
             proposer=self.proposer,
             redundancy=redundancy,
             likelihood=likelihood,
-            rate_limiter=rate_limiter,
+            rate_limiter=_rate_limiter(rate_limiter, requests_per_second),
+            cache=self.cache,
         )
 
     # ------------------------------------------------------------------ planning
@@ -250,6 +286,46 @@ class PicacoOptimizer:
         if isinstance(queries, Sequence) and not isinstance(queries, str) and not queries:
             raise QueryError("queries", "is an empty list", "pass at least one query")
         return load_queries(queries)
+
+    def check_context(self, queries: Sequence[str], seed_instruction: str | None = None) -> None:
+        """Refuse queries too long for the target's or the judge's context window.
+
+        The longest query (counted with tiktoken, so approximately) with the seed instruction,
+        and its judge prompt with room for the reply, must fit the context the model reports
+        (``context_window``, ``max_input_tokens``, ``n_ctx``, its profile, or the local server's
+        setting). Models that report none are not checked.
+
+        Raises:
+            QueryError: Naming the query index, its length and the window.
+        """
+        if not queries:
+            return
+        lengths = [count_tokens(q) for q in queries]
+        i = max(range(len(queries)), key=lengths.__getitem__)
+        seed = (seed_instruction or "").strip() or default_seed_instruction(self.value_set)
+        reply = _max_tokens(self.target)
+        checks = (
+            ("target", self.target, target_messages(seed, queries[i]), reply),
+            (
+                "judge",
+                self.judge,
+                build_judge_messages(self.value_set, queries[i], "", fmt=self.config.judge_format),
+                reply + _max_tokens(self.judge),
+            ),
+        )
+        for role, model, messages, reserve in checks:
+            window = context_window(model)
+            if window is None:
+                continue
+            need = count_message_tokens(messages) + reserve
+            if need > window:
+                raise QueryError(
+                    f"queries[{i}]",
+                    f"is about {lengths[i]} tokens; the {role} model's prompt with it (and room "
+                    f"for the reply) needs about {need} tokens, more than the model's context "
+                    f"window of {window}",
+                    "shorten or drop that query, or use a model with a longer context",
+                )
 
     def _selection(self) -> str:
         if self.config.selection == "sampling" or self.resources.likelihood is None:
@@ -273,6 +349,7 @@ class PicacoOptimizer:
         paired = cfg.acceptance == "paired"
         per_round_eval = 2 * (cfg.candidates + 1) * b if selection == "sampling" else 0
         phases = {
+            "calibrate": calibration_calls(self.value_set) if cfg.calibrate else 0,
             "reference": reference_calls(cfg, n),
             "propose": cfg.candidates * cfg.iterations,
             "evaluate": per_round_eval * cfg.iterations,
@@ -288,8 +365,9 @@ class PicacoOptimizer:
         judge_call = _JUDGE_PROMPT_OVERHEAD + values_tokens + q_tokens + _RESPONSE_TOKENS_GUESS
         judge_call += 10 * len(self.value_set)
         proposer_call = _PROPOSER_PROMPT_OVERHEAD + values_tokens + 2 * _RESPONSE_TOKENS_GUESS
-        target_like = (total - phases["propose"]) / 2
+        target_like = (total - phases["propose"] - phases["calibrate"]) / 2
         est = target_like * (target_call + judge_call) + phases["propose"] * proposer_call
+        est += phases["calibrate"] * judge_call
         return Plan(
             queries=n,
             selection=selection,
@@ -306,10 +384,16 @@ class PicacoOptimizer:
         *,
         seed_instruction: str | None = None,
         thread_id: str | None = None,
+        calibration: CalibrationReport | None = None,
     ) -> MetaInstruction:
         """Run PICACO and return the best meta-instruction (sync; see :meth:`aoptimize`)."""
         return run_sync(
-            lambda: self.aoptimize(queries, seed_instruction=seed_instruction, thread_id=thread_id)
+            lambda: self.aoptimize(
+                queries,
+                seed_instruction=seed_instruction,
+                thread_id=thread_id,
+                calibration=calibration,
+            )
         )
 
     async def aoptimize(
@@ -318,21 +402,33 @@ class PicacoOptimizer:
         *,
         seed_instruction: str | None = None,
         thread_id: str | None = None,
+        calibration: CalibrationReport | None = None,
     ) -> MetaInstruction:
         """Run PICACO and return a new :class:`MetaInstruction` (the inputs are not changed).
+
+        Unless ``config.calibrate`` is off or a ``calibration`` is given, the run first
+        calibrates the judge (see :meth:`calibrate`); when the judge cannot see some value, a
+        :class:`~langchain_picaco.calibration.BlindJudgeWarning` naming it is emitted at once,
+        and with ``config.calibration.on_blind="stop"`` the run ends there
+        (``stop_reason="blind_judge"``, nothing else spent).
 
         Args:
             queries: Optimisation queries (list, file, or shipped set name; None: shipped).
             seed_instruction: Where the search starts (default: the value-listing instruction).
             thread_id: With a checkpointer, the run's id: running again with the same id
                 resumes an interrupted run (a finished one costs no calls).
+            calibration: A report from :meth:`calibrate` to use instead of calibrating again
+                (its calls are not counted again).
 
         Returns:
-            The artifact, with per-value scores, history, models, config, seed and usage. A
-            spent budget ends the run cleanly, marked ``stop_reason="budget"``; Ctrl-C ends it
-            with the best instruction so far, marked ``"interrupted"``.
+            The artifact, with per-value scores, history, models, config, seed, usage and the
+            judge calibration. A spent budget ends the run cleanly, marked
+            ``stop_reason="budget"``; Ctrl-C ends it with the best instruction so far, marked
+            ``"interrupted"``.
         """
         qs = self._queries(queries, "optimize")
+        self.check_context(qs, seed_instruction)
+        check_budget_floor(self.config, len(qs))  # before a checkpoint file is made
         plan = self.plan(qs)
         started = time.monotonic()
         async with AsyncExitStack() as stack:
@@ -344,16 +440,22 @@ class PicacoOptimizer:
                 "max_concurrency": max(2, self.config.max_concurrency * 2),
                 "recursion_limit": recursion_limit(self.config),
                 "run_name": "picaco.optimize",
+                "metadata": {"picaco_settings": _settings_fingerprint(self.config)},
             }
             context = PicacoContext(config=self.config)
             inp: dict[str, Any] | None = {
                 "value_set": self.value_set.model_dump(),
                 "queries": qs,
                 "seed_instruction": seed_instruction,
+                "calibration": calibration.model_dump(mode="json") if calibration else None,
             }
+            if calibration is not None:
+                self._warn_if_blind(calibration)
             if checkpointer is not None:
                 snapshot = await graph.aget_state(run_config)
-                if snapshot.values and snapshot.next:
+                if snapshot.values:
+                    self._check_resumable(snapshot, qs, tid)
+                if snapshot.values and snapshot.tasks:
                     inp = None  # resume where the interrupted run stopped
                 elif snapshot.values and snapshot.values.get("stop_reason"):
                     return self._artifact(snapshot.values, started)
@@ -367,6 +469,8 @@ class PicacoOptimizer:
                         last = chunk
                     else:
                         progress.event(chunk)
+                        if chunk.get("event") == "calibrated":
+                            self._warn_if_blind(chunk["calibration"])
             except (KeyboardInterrupt, asyncio.CancelledError):
                 progress.close()
                 if not last.get("instruction"):
@@ -378,6 +482,31 @@ class PicacoOptimizer:
                 snapshot = await graph.aget_state(run_config)
                 last = dict(snapshot.values)
             return self._artifact(last, started)
+
+    def _check_resumable(self, snapshot: Any, queries: Sequence[str], tid: str) -> None:
+        """Refuse to resume (or reread) a run with other queries, values or settings."""
+        values = snapshot.values
+        stored = values.get("values") or values.get("value_set")
+        names = (
+            [v.get("name") for v in stored.get("values") or []]
+            if isinstance(stored, dict)
+            else None
+        )
+        saved = [q.strip() for q in values.get("queries") or [] if isinstance(q, str)]
+        fingerprint = (snapshot.metadata or {}).get("picaco_settings")
+        problem = None
+        if names is not None and names != self.value_set.names:
+            problem = f"was started with the values {names}"
+        elif saved and saved != [q.strip() for q in queries]:
+            problem = f"was started with other queries ({len(saved)} of them)"
+        elif fingerprint and fingerprint != _settings_fingerprint(self.config):
+            problem = "was started with other settings (iterations, seed, candidates, ...)"
+        if problem:
+            raise ConfigError(
+                f"thread_id {tid!r}",
+                problem,
+                "resume with the same values, queries and settings, or start a new run id",
+            )
 
     def _artifact(self, values: dict[str, Any], started: float) -> MetaInstruction:
         usage = values.get("usage") or {}
@@ -411,16 +540,74 @@ class PicacoOptimizer:
                 "selection_used": values.get("selection"),
             },
             seed=self.config.seed,
-            usage=Usage(
-                calls=int(usage.get("calls", 0)),
-                input_tokens=int(usage.get("input_tokens", 0)),
-                output_tokens=int(usage.get("output_tokens", 0)),
-                calls_by_role=dict(usage.get("calls_by_role") or {}),
-                faults=dict(usage.get("faults") or {}),
-                wall_seconds=round(time.monotonic() - started, 3),
-            ),
+            usage=artifact_usage(usage, time.monotonic() - started),
             stop_reason=values.get("stop_reason"),
+            calibration=values.get("calibration"),
         )
+
+    # ------------------------------------------------------------------ calibration
+    def _warn_if_blind(self, report: CalibrationReport | dict[str, Any]) -> None:
+        """Emit a :class:`BlindJudgeWarning` when the judge fails its calibration."""
+        if not isinstance(report, CalibrationReport):
+            report = CalibrationReport.model_validate(report)
+        message = report.warning_message(self.config.calibration.fail_on)
+        if message:
+            warnings.warn(f"PICACO: {message}", BlindJudgeWarning, stacklevel=2)
+
+    def calibrate(
+        self,
+        *,
+        references: References | None = None,
+        off_topic: Sequence[str] | None = None,
+    ) -> CalibrationReport:
+        """Calibrate the judge on reference responses (sync; see :meth:`acalibrate`)."""
+        return run_sync(lambda: self.acalibrate(references=references, off_topic=off_topic))
+
+    async def acalibrate(
+        self,
+        *,
+        references: References | None = None,
+        off_topic: Sequence[str] | None = None,
+    ) -> CalibrationReport:
+        """Measure whether the judge can see each value, before any budget is spent on it.
+
+        The judge rates reference responses (per value: some that act on it and some that
+        violate it, on a few queries; plus off-topic text), one call per response. The report
+        gives, per value, the separation (acts minus violates, with a confidence interval), the
+        specificity (does a response written for the value score higher on it than on the
+        others), a verdict ("sees", "weak", "blind") and a confusion matrix; ``report.table()``
+        renders them.
+
+        Args:
+            references: ``{value: [{"query", "acts", "violates"}, ...]}`` for values without
+                shipped references, or to replace them (None: the shipped ones).
+            off_topic: Off-topic responses (None: the shipped ones).
+
+        Returns:
+            The report (it does not warn; :meth:`optimize` does).
+        """
+        cfg = self.config
+        caller = ModelCaller(
+            self.judge,
+            "judge",
+            retry=cfg.retry,
+            max_concurrency=cfg.max_concurrency,
+            group=id(self.resources),
+            rate_limiter=self.resources.rate_limiter,
+        )
+        started = time.monotonic()
+        report = await run_calibration(
+            caller,
+            self.value_set,
+            cfg,
+            usage=CallUsage(),
+            references=references,
+            off_topic=off_topic,
+        )
+        usage = report.usage.model_copy(
+            update={"wall_seconds": round(time.monotonic() - started, 3)}
+        )
+        return report.model_copy(update={"usage": usage})
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(
@@ -453,13 +640,20 @@ class PicacoOptimizer:
         """
         text = instruction.text if isinstance(instruction, MetaInstruction) else instruction
         qs = self._queries(queries, "heldout")
+        self.check_context(qs, text)
         cfg = self.config
-        group = id(self.resources)
-        target = ModelCaller(
-            self.target, "target", retry=cfg.retry, max_concurrency=cfg.max_concurrency, group=group
-        )
-        judge = ModelCaller(
-            self.judge, "judge", retry=cfg.retry, max_concurrency=cfg.max_concurrency, group=group
+        res = self.resources
+        target, judge = (
+            ModelCaller(
+                model,
+                role,
+                retry=cfg.retry,
+                max_concurrency=cfg.max_concurrency,
+                group=id(res),
+                rate_limiter=res.rate_limiter,
+                cache=res.cache,
+            )
+            for role, model in (("target", self.target), ("judge", self.judge))
         )
         usage = CallUsage()
         started = time.monotonic()
@@ -500,14 +694,7 @@ class PicacoOptimizer:
             value_set=self.value_set.name,
             scores=_scores(summary),
             responses=list(rows),
-            usage=Usage(
-                calls=usage.calls,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                calls_by_role=usage.calls_by_role,
-                faults=usage.faults,
-                wall_seconds=round(time.monotonic() - started, 3),
-            ),
+            usage=artifact_usage(usage, time.monotonic() - started),
             judge_faults=sum(1 for r in rows if r["fault"]),
         )
 
@@ -520,6 +707,62 @@ def _scores(d: dict[str, Any]) -> ValueScores:
         std=float(d.get("std", 0.0)),
         n=int(d.get("n", 0)),
     )
+
+
+def _max_tokens(model: Any) -> int:
+    """The reply length a model is set to (0 when it does not say)."""
+    value = getattr(model, "max_tokens", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _settings_fingerprint(config: PicacoConfig) -> str:
+    """A hash of the settings that shape a run's result (not concurrency, retries or budget)."""
+    data = config.model_dump(mode="json", exclude={"max_concurrency", "retry", "budget"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _rate_limiter(limiter: Any | None, requests_per_second: float | None) -> Any | None:
+    """The given limiter, or an ``InMemoryRateLimiter`` for ``requests_per_second``."""
+    if requests_per_second is None:
+        return limiter
+    if limiter is not None:
+        raise ConfigError(
+            "requests_per_second",
+            "was given together with rate_limiter",
+            "pass one of them",
+        )
+    if not isinstance(requests_per_second, int | float) or not requests_per_second > 0:
+        raise ConfigError(
+            "requests_per_second",
+            f"is {requests_per_second!r}, not a positive number",
+            "pass a rate above 0, e.g. 2.5",
+        )
+    from langchain_core.rate_limiters import InMemoryRateLimiter
+
+    return InMemoryRateLimiter(
+        requests_per_second=float(requests_per_second),
+        check_every_n_seconds=min(0.1, 0.25 / float(requests_per_second)),
+        max_bucket_size=1,
+    )
+
+
+def _open_cache(spec: Any | None) -> Any | None:
+    """A call cache as given, or a :class:`SQLiteCallCache` for a path (checked if it exists)."""
+    if spec is None:
+        return None
+    if isinstance(spec, str | Path):
+        from langchain_picaco.cache import SQLiteCallCache
+
+        cache = SQLiteCallCache(spec)
+        cache.check()
+        return cache
+    if not callable(getattr(spec, "alookup", None)) or not callable(getattr(spec, "aupdate", None)):
+        raise ConfigError(
+            "cache",
+            f"is a {type(spec).__name__}, not a LangChain cache",
+            "pass a path to a SQLite file or a BaseCache such as SQLiteCallCache",
+        )
+    return spec
 
 
 async def _open_checkpointer(spec: Any, stack: AsyncExitStack) -> Any:

@@ -28,7 +28,7 @@ from langchain_picaco.graph.nodes import PicacoNodes, Resources, final_calls
 from langchain_picaco.graph.state import InputState, OutputState, PicacoState
 from langchain_picaco.measure import stable_seed
 
-__all__ = ["build_graph", "graph", "recursion_limit"]  # noqa: F822 - graph is built lazily
+__all__ = ["build_graph", "graph", "recursion_limit"]
 
 _AVG_TOKENS_BEFORE_ANY_CALL = 800
 
@@ -39,8 +39,9 @@ STEPS_PER_ROUND = 9
 """Most supersteps one round takes, plus one to spare: propose, measure, collect, select, measure,
 collect, accept, decide (paired acceptance, challenger confirmed); greedy acceptance with an
 enhancement phase takes as many."""
-_STEPS_OUTSIDE_ROUNDS = 10
-"""Supersteps before the first round and after the last (reference and final measurements)."""
+_STEPS_OUTSIDE_ROUNDS = 11
+"""Supersteps before the first round and after the last (judge calibration, reference and final
+measurements)."""
 
 
 def recursion_limit(config: PicacoConfig) -> int:
@@ -79,7 +80,9 @@ def _sample_task(
     sample: int,
     seed: int,
     temperature: float,
+    iteration: int | None = None,
 ) -> Send:
+    """A ``measure`` task; ``iteration`` is the round it belongs to (default: rounds completed)."""
     return Send(
         "measure",
         {
@@ -91,7 +94,7 @@ def _sample_task(
             "sample": sample,
             "seed": seed,
             "temperature": temperature,
-            "iteration": state.get("iteration", 0),
+            "iteration": state.get("iteration", 0) if iteration is None else iteration,
             "values": state["values"],
         },
     )
@@ -166,6 +169,17 @@ def build_graph(
                     )
         return sends
 
+    def route_prepare(state: PicacoState, runtime: Any) -> list[Send] | str:
+        cfg = _cfg(runtime)
+        if cfg.calibrate and not state.get("calibration"):
+            return "calibrate"
+        return route_reference(state, runtime)
+
+    def route_calibrated(state: PicacoState, runtime: Any) -> list[Send] | str:
+        if state.get("stop_reason") == "blind_judge":
+            return "finish"
+        return route_reference(state, runtime)
+
     def route_phase(state: PicacoState) -> str:
         ms = state.get("measurements") or []
         phase = ms[0]["phase"] if ms else "evaluate"
@@ -197,6 +211,7 @@ def build_graph(
                     _sample_task(
                         state,
                         phase="evaluate",
+                        iteration=iteration,
                         arm=arm,
                         instruction=instruction,
                         query=q,
@@ -227,6 +242,7 @@ def build_graph(
                         _sample_task(
                             state,
                             phase="confirm",
+                            iteration=iteration,
                             arm=arm,
                             instruction=instruction,
                             query=q,
@@ -298,6 +314,7 @@ def build_graph(
         output_schema=OutputState,
     )
     builder.add_node("prepare", nodes.prepare)
+    builder.add_node("calibrate", nodes.calibrate, retry_policy=retry)
     builder.add_node("measure", nodes.measure, retry_policy=retry)
     builder.add_node("collect", collect)
     builder.add_node("update_pools", nodes.update_pools)
@@ -309,7 +326,8 @@ def build_graph(
     builder.add_node("finish", nodes.finish)
 
     builder.add_edge(START, "prepare")
-    builder.add_conditional_edges("prepare", route_reference, ["measure"])
+    builder.add_conditional_edges("prepare", route_prepare, ["calibrate", "measure"])
+    builder.add_conditional_edges("calibrate", route_calibrated, ["measure", "finish"])
     builder.add_edge("measure", "collect")
     builder.add_conditional_edges(
         "collect", route_phase, ["update_pools", "select", "accept", "finish"]
@@ -330,10 +348,8 @@ def build_graph(
     return compiled.with_config(recursion_limit=recursion_limit(longest))
 
 
-def __getattr__(attr: str) -> Any:
-    # The Studio graph is built on first access, so importing this module stays cheap.
-    if attr == "graph":
-        compiled = build_graph()
-        globals()["graph"] = compiled
-        return compiled
-    raise AttributeError(attr)
+graph = build_graph()
+"""The graph ``langgraph.json`` serves to LangGraph Studio (models named in each run's context).
+
+Built at import (about 10 ms): the LangGraph API server reads ``module.__dict__["graph"]``, which a
+module-level ``__getattr__`` cannot provide."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from langchain_picaco.config import PicacoConfig
+from langchain_picaco.config import PicacoConfig, config_from_kwargs
 
 __all__ = ["PicacoContext"]
 
@@ -30,3 +30,9 @@ class PicacoContext:
     proposer: str = field(
         default="", metadata={"description": "Proposer model (empty: the target)."}
     )
+
+    def __post_init__(self) -> None:
+        # Over the LangGraph API (and from Studio) the context arrives as JSON, and LangGraph
+        # builds this dataclass with ``PicacoContext(**context)``: ``config`` is then a dict.
+        if not isinstance(self.config, PicacoConfig):
+            self.config = config_from_kwargs(self.config)

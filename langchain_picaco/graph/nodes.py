@@ -6,7 +6,10 @@ and the redundancy scorer (``score``); ``update_pools`` keeps the aligned and no
 ``propose`` asks the proposer for candidate instructions and applies the guards; ``select``
 scores the candidates (likelihood or sampling mode) and keeps the best beyond the noise;
 ``decide`` counts rounds and stop conditions; ``finish`` writes the final summary. Routers
-between them fan out work and check the budget.
+between them fan out work and check the budget. ``calibrate`` (after ``prepare``, when
+``config.calibrate`` is on) rates shipped reference responses with the judge and records which
+values it can see; the task-fidelity guard in ``select`` and ``accept`` rejects a candidate under
+which responses stop addressing their queries.
 """
 
 from __future__ import annotations
@@ -25,6 +28,12 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
+from langchain_picaco.calibration import (
+    calibration_calls,
+    is_off_task,
+    off_task_ceiling,
+    run_calibration,
+)
 from langchain_picaco.calls import CallUsage, ModelCaller
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.errors import ConfigError, QueryError
@@ -84,6 +93,8 @@ class Resources:
         redundancy: The q_red scorer.
         likelihood: Scorer of log p(y | e, x), or None (sampling mode only).
         rate_limiter: Optional LangChain rate limiter shared by every call.
+        cache: Optional call cache (a LangChain ``BaseCache``, e.g. ``SQLiteCallCache``) looked
+            up before every model call.
     """
 
     target: BaseChatModel
@@ -92,6 +103,7 @@ class Resources:
     redundancy: Redundancy = field(default_factory=LexicalRedundancy)
     likelihood: Likelihood | None = None
     rate_limiter: Any | None = None
+    cache: Any | None = None
 
 
 def default_seed_instruction(value_set: ValueSet) -> str:
@@ -257,6 +269,7 @@ class PicacoNodes:
             max_concurrency=cfg.max_concurrency,
             group=id(res),
             rate_limiter=res.rate_limiter,
+            cache=res.cache,
         )
 
     @staticmethod
@@ -293,7 +306,10 @@ class PicacoNodes:
             else "sampling"
         )
         seed = (state.get("seed_instruction") or "").strip() or default_seed_instruction(value_set)
-        check_budget_floor(cfg, len(queries))
+        calibrating = cfg.calibrate and not state.get("calibration")
+        check_budget_floor(
+            cfg, len(queries), calibration=calibration_calls(value_set) if calibrating else 0
+        )
         return {
             "values": value_set.model_dump(),
             "queries": queries,
@@ -315,6 +331,44 @@ class PicacoNodes:
             "reference_scores": {},
             "history": [{"iteration": 0, "instruction": seed, "accepted": True, "objective": None}],
         }
+
+    # ------------------------------------------------------------------ calibrate
+    async def calibrate(
+        self, state: PicacoState, runtime: Runtime[PicacoContext], config: RunnableConfig
+    ) -> dict[str, Any]:
+        """Have the judge rate the shipped reference responses; record which values it sees.
+
+        One judge call per reference response (counted in usage, role judge). With
+        ``config.calibration.on_blind="stop"`` a judge that fails the calibration ends the run
+        here (``stop_reason="blind_judge"``), before the reference phase spends anything.
+        """
+        cfg = _config(runtime)
+        value_set = ValueSet.model_validate(state["values"])
+        usage = CallUsage()
+        report = await run_calibration(
+            self.caller(runtime, "judge", value_set),
+            value_set,
+            cfg,
+            usage=usage,
+            config=config,
+            on_scored=lambda _row: self._emit(runtime, {"phase": "calibrate", "event": "scored"}),
+        )
+        data = report.model_dump(mode="json")
+        failing = report.failing(cfg.calibration.fail_on)
+        self._emit(
+            runtime,
+            {
+                "phase": "calibrate",
+                "event": "calibrated",
+                "verdict": report.verdict,
+                "failing": failing,
+                "calibration": data,
+            },
+        )
+        out: dict[str, Any] = {"calibration": data, "usage": usage.as_dict()}
+        if failing and cfg.calibration.on_blind == "stop":
+            out["stop_reason"] = "blind_judge"
+        return out
 
     # ------------------------------------------------------------------ measure
     async def measure(
@@ -531,11 +585,14 @@ class PicacoNodes:
         history = list(state.get("history") or [])
         challenger: tuple[float, int] | None = None
         entries = []
+        usage = CallUsage()
+        screened = list(state.get("measurements") or [])
         for i, text in enumerate(candidates):
             arm = f"candidate:{i}"
             mine = per_query.get(arm, {})
             common = sorted(set(mine) & set(inc))
             gain = sum(mine[q] - inc[q] for q in common) / len(common) if common else 0.0
+            off_task = _off_task_share(state, cfg, [m for m in screened if m["arm"] == arm])
             entries.append(
                 {
                     "iteration": iteration,
@@ -546,12 +603,20 @@ class PicacoNodes:
                     "accepted": False,
                 }
             )
+            if off_task > cfg.calibration.max_off_task:
+                # Under this candidate the responses stopped answering the queries: whatever
+                # the judge says of them, it is not a better instruction.
+                entries[-1]["rejected_reason"] = "off_task"
+                usage.fault("rejected_off_task")
+                continue
             if gain > 0 and (challenger is None or gain > challenger[0]):
                 challenger = (gain, i)
         history.extend(entries)
         out["history"] = history
         out["changed"] = False
         out["challenger"] = None
+        if usage.faults:
+            out["usage"] = usage.as_dict()
         if challenger is not None and cfg.acceptance == "greedy":
             entry = history[len(history) - len(entries) + challenger[1]]
             entry.update(accepted=True, gain=challenger[0])
@@ -591,7 +656,9 @@ class PicacoNodes:
         common = sorted(set(by_arm["incumbent"]) & set(by_arm["challenger"]))
         diffs = [by_arm["challenger"][q] - by_arm["incumbent"][q] for q in common]
         gain, low, high = paired_gain(diffs, (1 - cfg.confidence) / cfg.iterations)
-        accepted = low > 0
+        off_task = _off_task_share(state, cfg, [m for m in ms if m["arm"] == "challenger"])
+        off = off_task > cfg.calibration.max_off_task
+        accepted = low > 0 and not off
         history = list(state.get("history") or [])
         idx = challenger.get("history_index")
         if idx is not None and 0 <= idx < len(history):
@@ -602,6 +669,8 @@ class PicacoNodes:
                 gain_high=None if math.isinf(high) else high,
                 accepted=accepted,
             )
+            if off:
+                entry["rejected_reason"] = "off_task"
             history[idx] = entry
         out: dict[str, Any] = {
             "measurements": RESET,
@@ -618,6 +687,8 @@ class PicacoNodes:
         )
         if accepted:
             out["instruction"] = challenger["instruction"]
+        if off:
+            out["usage"] = {"faults": {"rejected_off_task": 1}}
         self._emit_round(runtime, iteration, accepted, state, out, gain=gain)
         return out
 
@@ -722,6 +793,26 @@ def _weakest(scores: dict[str, float], names: Sequence[str], seed: int) -> str:
     return random.Random(seed).choice(tied) if len(tied) > 1 else tied[0]
 
 
+def _off_task_share(state: PicacoState, cfg: PicacoConfig, ms: Sequence[Measurement]) -> float:
+    """Share of ``ms`` that do not address their query (the task-fidelity guard; no call)."""
+    if not ms:
+        return 0.0
+    th = cfg.calibration
+    ceiling = off_task_ceiling(state.get("calibration"), th)
+    queries = state["queries"]
+    off = sum(
+        is_off_task(
+            queries[m["query"]],
+            m.get("text", ""),
+            m.get("scores"),
+            min_overlap=th.off_task_overlap,
+            ceiling=ceiling,
+        )
+        for m in ms
+    )
+    return off / len(ms)
+
+
 def _weighted(
     m: Measurement, baseline: dict[str, float], value_set: ValueSet, cfg: PicacoConfig
 ) -> Measurement:
@@ -801,13 +892,27 @@ def final_calls(n_queries: int) -> int:
     return 2 * n_queries
 
 
-def check_budget_floor(cfg: PicacoConfig, n_queries: int) -> None:
-    """Refuse a call budget too small for even the reference and final measurements."""
-    need = reference_calls(cfg, n_queries) + final_calls(n_queries)
+def check_budget_floor(cfg: PicacoConfig, n_queries: int, *, calibration: int = 0) -> None:
+    """Refuse a call budget too small for even the reference and final measurements.
+
+    Args:
+        cfg: The run's settings.
+        n_queries: Optimisation queries.
+        calibration: Judge calls of the judge calibration that runs first (0: none).
+    """
+    measure = reference_calls(cfg, n_queries) + final_calls(n_queries)
+    need = measure + calibration
     if cfg.budget.max_calls is not None and cfg.budget.max_calls < need:
+        what = (
+            f"the {need} calls that calibrating the judge ({calibration}) and measuring the bare "
+            f"model, the seed and the final instruction on {n_queries} queries ({measure}) take"
+            if calibration
+            else f"the {need} calls that measuring the bare model, the seed and the final "
+            f"instruction on {n_queries} queries takes"
+        )
+        fix = "; or calibrate=False" if calibration else ""
         raise ConfigError(
             "config.budget.max_calls",
-            f"is {cfg.budget.max_calls}, fewer than the {need} calls that measuring the bare "
-            f"model, the seed and the final instruction on {n_queries} queries takes",
-            f"raise it to at least {need}, or use fewer queries or samples_per_query",
+            f"is {cfg.budget.max_calls}, fewer than {what}",
+            f"raise it to at least {need}, or use fewer queries or samples_per_query{fix}",
         )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
 __all__ = [
     "InputState",
@@ -73,6 +74,8 @@ class InputState(BaseModel):
         value_set: A shipped value-set name (e.g. "confucianism-4") or an inline value set object.
         queries: The optimisation queries.
         seed_instruction: Where the search starts; defaults to the value-listing instruction.
+        calibration: A judge calibration report made before (``CalibrationReport`` dump); when
+            given, the run does not calibrate again.
     """
 
     value_set: str | dict[str, Any] = Field(
@@ -85,6 +88,9 @@ class InputState(BaseModel):
     seed_instruction: str | None = Field(
         default=None, description="Starting instruction (default: the value-listing one)."
     )
+    calibration: dict[str, Any] | None = Field(
+        default=None, description="A judge calibration made before (skips calibrating again)."
+    )
 
 
 class PicacoState(TypedDict, total=False):
@@ -96,6 +102,8 @@ class PicacoState(TypedDict, total=False):
     """The optimisation queries."""
     seed_instruction: str | None
     """The input's seed instruction, if any."""
+    calibration: dict[str, Any] | None
+    """The judge calibration report (``CalibrationReport`` dump), given or made by ``calibrate``."""
     values: dict[str, Any]
     """The resolved value set (``ValueSet.model_dump()``)."""
     instruction: str
@@ -159,6 +167,8 @@ class OutputState(TypedDict, total=False):
     """Every candidate considered."""
     rejected: list[dict[str, Any]]
     """Candidates the guards rejected."""
+    calibration: dict[str, Any] | None
+    """The judge calibration report, if one was made or given."""
     stop_reason: str | None
     """Why the run ended."""
     iteration: int

@@ -41,6 +41,7 @@ from langchain_picaco.values import ValueSet, load_value_set
 DOCS_GRAPH = Path(__file__).resolve().parents[2] / "docs" / "graph.mmd"
 NODES = [
     "prepare",
+    "calibrate",
     "measure",
     "collect",
     "update_pools",

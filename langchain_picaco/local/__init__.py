@@ -1,0 +1,86 @@
+"""The embedded local model: a GGUF file run in this process by llama.cpp (xllamacpp).
+
+* :func:`demo_model_path` assembles and verifies the bundled demo model (extra ``demo-model``).
+* :func:`start_local_model` starts (or reuses) a loopback llama.cpp server and returns a
+  :class:`ChatLocalLlama`, a ``ChatOpenAI`` pointed at it (extra ``local``).
+* :class:`LocalLikelihood` scores given text by teacher forcing; :func:`supports_likelihood` tells
+  whether a model can be used with it.
+
+``python -m langchain_picaco.local prepare`` assembles the demo model and prints its path.
+
+Example:
+    >>> from langchain_picaco.local import start_local_model
+    >>> llm = start_local_model()  # doctest: +SKIP
+    >>> llm.invoke("Say hi").content  # doctest: +SKIP
+    'Hello! How can I assist you today?'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from langchain_picaco.local.demo_model import (
+    DEMO_MODEL_CHUNK_PACKAGES,
+    DEMO_MODEL_CHUNK_VERSION,
+    DEMO_MODEL_FILENAME,
+    DEMO_MODEL_LICENSE,
+    DEMO_MODEL_NAME,
+    DEMO_MODEL_PACKAGER,
+    DEMO_MODEL_SHA256,
+    DEMO_MODEL_SIZE,
+    DEMO_MODEL_UPSTREAM,
+    ModelFileError,
+    default_cache_dir,
+    demo_model_path,
+    verify_model_file,
+)
+
+# Imported eagerly (it is light: xllamacpp loads only when a server starts) because importing it
+# sets OMP_WAIT_POLICY before anything can load the OpenMP runtime; see server.py.
+from langchain_picaco.local.server import LocalServer, shutdown_all
+
+if TYPE_CHECKING:
+    from langchain_picaco.local.chat import ChatLocalLlama, start_local_model
+    from langchain_picaco.local.likelihood import LocalLikelihood, supports_likelihood
+
+__all__ = [
+    "DEMO_MODEL_CHUNK_PACKAGES",
+    "DEMO_MODEL_CHUNK_VERSION",
+    "DEMO_MODEL_FILENAME",
+    "DEMO_MODEL_LICENSE",
+    "DEMO_MODEL_NAME",
+    "DEMO_MODEL_PACKAGER",
+    "DEMO_MODEL_SHA256",
+    "DEMO_MODEL_SIZE",
+    "DEMO_MODEL_UPSTREAM",
+    "ChatLocalLlama",
+    "LocalLikelihood",
+    "LocalServer",
+    "ModelFileError",
+    "default_cache_dir",
+    "demo_model_path",
+    "shutdown_all",
+    "start_local_model",
+    "supports_likelihood",
+    "verify_model_file",
+]
+
+# Names that need the "local" extra are imported on first use, so the demo-model helpers work
+# without xllamacpp or langchain-openai installed.
+_LAZY = {
+    "ChatLocalLlama": "langchain_picaco.local.chat",
+    "start_local_model": "langchain_picaco.local.chat",
+    "LocalLikelihood": "langchain_picaco.local.likelihood",
+    "supports_likelihood": "langchain_picaco.local.likelihood",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
