@@ -1201,6 +1201,14 @@ async def acompare(
         if "picaco" in optimized:
             used = optimized["picaco"].usage
             opro_budget = used.calls + used.cache_hits  # calls PICACO needed, cached or not
+            # Judge calibration is a check of the judge, not search: OPRO gets the search calls.
+            calibration = optimized["picaco"].calibration or {}
+            spent = int(((calibration.get("usage") or {}).get("calls")) or 0)
+            if 0 < spent < opro_budget:
+                opro_budget -= spent
+                notes.append(
+                    f"OPRO's budget excludes the {spent} calls PICACO spent calibrating its judge."
+                )
         else:
             opro_budget = cfg.budget.max_calls or opt.plan(qs).max_calls
             notes.append(

@@ -223,7 +223,9 @@ def comparison() -> Comparison:
 def test_compare_runs_all_four_methods_at_equal_budget(comparison: Comparison) -> None:
     assert [m.method for m in comparison.methods] == list(METHODS)
     picaco, opro = comparison.method("picaco"), comparison.method("opro")
-    assert comparison.opro_budget == picaco.optimization.calls > 0
+    # Equal search budgets: PICACO's calls minus the ones it spent calibrating its judge.
+    calibration_calls = int(picaco_calibration_calls(comparison))
+    assert comparison.opro_budget == picaco.optimization.calls - calibration_calls > 0
     assert 0 < opro.optimization.calls <= picaco.optimization.calls
     assert opro.artifact is not None and opro.artifact.config["method"] == "opro"
     assert picaco.artifact is not None and picaco.instruction == picaco.artifact.text
@@ -459,3 +461,10 @@ def test_compare_probes_harmlessness_sets_by_default() -> None:
     assert cmp.probe_usage is not None and cmp.probe_usage.calls == 4 * res.probes
     off = _compare(SyntheticWorld(VS), methods=("bare", "q+if"))
     assert off.probe == {} and off.probe_usage is None
+
+
+def picaco_calibration_calls(comparison: Comparison) -> int:
+    notes = [n for n in comparison.notes if "calibrating its judge" in n]
+    if not notes:
+        return 0
+    return int(notes[0].split("the ")[1].split(" calls")[0])
