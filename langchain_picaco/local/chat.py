@@ -185,6 +185,30 @@ class ChatLocalLlama(ChatOpenAI):
         dicts = [_convert_message_to_dict(m) for m in messages]
         return str(self._post("/apply-template", {"messages": dicts})["prompt"])
 
+    # ------------------------------------------------------------------ PICACO hooks
+    supports_logprobs: bool = True
+    """Judge calls ask for digit log-probabilities (graded scores) under judge_logprobs="auto"."""
+
+    def picaco_judge_kwargs(self, schema: dict[str, Any], fmt: str) -> dict[str, Any]:
+        """Judge-call options: the ratings constrained to ``schema`` by a llama.cpp grammar.
+
+        The grammar costs nothing measurable here (docs/local-model.md) and guarantees a reply
+        that parses; ``max_tokens`` is capped because the reply is one short JSON object.
+        """
+        kwargs: dict[str, Any] = {"max_tokens": 16 + 12 * len(schema.get("properties", {}))}
+        if fmt == "json":
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "ratings", "schema": schema},
+            }
+        return kwargs
+
+    def picaco_likelihood(self) -> Any:
+        """A teacher-forcing likelihood scorer, so PICACO can use likelihood-mode selection."""
+        from langchain_picaco.local.likelihood import LocalLikelihood, supports_likelihood
+
+        return LocalLikelihood(self) if supports_likelihood(self) else None
+
     def close(self) -> None:
         """Stop the shared server of this model file (every model using it stops working)."""
         if self._server is not None:
