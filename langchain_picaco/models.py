@@ -70,17 +70,30 @@ def resolve_model(
             return init_chat_model(text, **kwargs)
         except ImportError as exc:
             raise ConfigError(
-                role, f"provider of {text!r} is not installed ({exc})", "pip install its package"
+                role,
+                f"the provider of {text!r} is not installed ({_one_line(exc)})",
+                "pip install its LangChain package",
             ) from None
         except ValueError as exc:
             raise ConfigError(
-                role, f"{text!r} is not a known model ({exc})", "check the name"
+                role, f"{text!r} is not a known model ({_one_line(exc)})", "check the name"
+            ) from None
+        except Exception as exc:  # e.g. a provider client refusing to start without a key
+            raise ConfigError(
+                role,
+                f"{text!r} could not be created ({type(exc).__name__}: {_one_line(exc)})",
+                "check the provider's API key and settings",
             ) from None
     raise ConfigError(
         role,
         f"{text!r} is not a model spec",
         "use 'local', a path to a .gguf file, 'provider:model' or 'scripted'",
     )
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def resources_for(

@@ -29,12 +29,17 @@ logger = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 """The only interface the server listens on."""
 
-# llama.cpp's CPU backend runs on OpenMP, whose idle workers busy-wait by default. When another
-# process competes for the cores, the spinning threads steal time from the ones doing work: a judge
-# call measured 19-33 s wall / 12-20 CPU-s with the default and 11-15 s / 7 CPU-s with PASSIVE at a
-# load average of 5-6 on 2 cores. It must be set before the OpenMP runtime loads (first import of
-# xllamacpp); a value the user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# llama.cpp's CPU backend runs on OpenMP, whose idle workers busy-wait by default. When the model
+# uses every core and another process competes for them, the spinning threads steal time from the
+# ones doing work. Measured on 2 cores, one judge call (~450 prompt + 31 output tokens): at load
+# 8-10, 39-56 s wall / 17-22 CPU-s by default vs 14-20 s / 7-8 CPU-s with PASSIVE. PASSIVE costs
+# speed on a quiet machine (decoding ~25 instead of ~35-40 tok/s), so it is only the default where
+# the default thread count takes every core (<= 2 cores). It must be set before the OpenMP runtime
+# loads (first import of xllamacpp); a value the user set wins (ACTIVE = always spin).
+PASSIVE_WAIT_MAX_CORES = 2
+"""On machines with at most this many cores, ``OMP_WAIT_POLICY`` defaults to ``PASSIVE``."""
+if (os.cpu_count() or 1) <= PASSIVE_WAIT_MAX_CORES:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def default_threads() -> int:
