@@ -37,7 +37,7 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from langchain_picaco.calls import CallUsage, ModelCaller, model_identity
+from langchain_picaco.calls import CallUsage, ModelCaller, check_chat_models, model_identity
 from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
 from langchain_picaco.errors import ConfigError, QueryError
 from langchain_picaco.graph import prompts
@@ -138,13 +138,7 @@ class OproOptimizer:
         proposer: BaseChatModel | None = None,
         config: OproConfig | dict[str, Any] | None = None,
     ) -> None:
-        for role, model in (("target", target), ("judge", judge), ("proposer", proposer)):
-            if model is not None and not isinstance(model, BaseChatModel):
-                raise ConfigError(
-                    role,
-                    f"is a {type(model).__name__}, not a LangChain chat model",
-                    "pass a BaseChatModel (e.g. init_chat_model('provider:model'))",
-                )
+        check_chat_models(target=target, judge=judge, proposer=proposer)
         self.value_set = load_value_set(values)
         self.config = _config(config)
         self.target = target

@@ -137,6 +137,26 @@ def _status(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
+def check_chat_models(**models: Any) -> None:
+    """Raise a typed error for any role given something that is not a LangChain chat model.
+
+    Args:
+        **models: Role name -> model (None is allowed: that role defaults to another model).
+
+    Raises:
+        ConfigError: Naming the role and what to pass instead.
+    """
+    from langchain_picaco.errors import ConfigError
+
+    for role, model in models.items():
+        if model is not None and not isinstance(model, BaseChatModel):
+            raise ConfigError(
+                role,
+                f"is a {type(model).__name__}, not a LangChain chat model",
+                "pass a BaseChatModel (e.g. init_chat_model('provider:model'))",
+            )
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a model error may heal on retry (rate limit, timeout, connection, 5xx).
 

@@ -45,6 +45,7 @@ from langchain_picaco.calls import (
     CallUsage,
     ModelCaller,
     artifact_usage,
+    check_chat_models,
     context_window,
     model_identity,
 )
@@ -248,13 +249,7 @@ class PicacoOptimizer:
         cache: Any | None = None,
         requests_per_second: float | None = None,
     ) -> None:
-        for role, model in (("target", target), ("judge", judge), ("proposer", proposer)):
-            if model is not None and not isinstance(model, BaseChatModel):
-                raise ConfigError(
-                    role,
-                    f"is a {type(model).__name__}, not a LangChain chat model",
-                    "pass a BaseChatModel (e.g. init_chat_model('provider:model'))",
-                )
+        check_chat_models(target=target, judge=judge, proposer=proposer)
         self.value_set = load_value_set(values)
         self.config = config_from_kwargs(config)
         self.target = target
