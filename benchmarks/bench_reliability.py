@@ -66,12 +66,18 @@ def config(hang: bool) -> PicacoConfig:
     )
 
 
+ALL = "all kinds at once"
+
+
 def run(world: SyntheticWorld, kind: str | None, seed: int, rate: float) -> dict[str, Any]:
     def wrap(model: Any, judge: bool) -> Any:
         if kind is None or (kind == "malformed" and not judge):
             return model
+        kinds = (
+            tuple(k for k in FAULT_KINDS if judge or k != "malformed") if kind == ALL else (kind,)
+        )
         return FaultyChatModel(
-            inner=model, rate=rate, kinds=(kind,), seed=seed, max_per_request=None, hang_seconds=30
+            inner=model, rate=rate, kinds=kinds, seed=seed, max_per_request=None, hang_seconds=30
         )
 
     models = [wrap(world.target(), False), wrap(world.judge(), True), wrap(world.proposer(), False)]
@@ -83,28 +89,34 @@ def run(world: SyntheticWorld, kind: str | None, seed: int, rate: float) -> dict
         config=config(kind == "hang"),
         progress=False,
     )
-    injected = sum(getattr(m, "injected", {}).get(kind or "", 0) for m in models)
+
+    def count() -> int:
+        return sum(sum(getattr(m, "injected", {}).values()) for m in models)
+
     try:
         mi = opt.optimize(QUERIES)
     except ModelCallError as exc:
-        injected = sum(getattr(m, "injected", {}).get(kind or "", 0) for m in models)
-        return {"failed": str(exc), "injected": injected}
-    injected = sum(getattr(m, "injected", {}).get(kind or "", 0) for m in models)
+        return {"failed": str(exc), "injected": count()}
+    injected = count()
     faults = mi.usage.faults
     lost = faults.get("judge_neutral", 0) + faults.get("empty_response", 0)
-    spent = faults.get(FAULT_REPORT_KEYS[kind], 0) if kind else 0
+    if kind == ALL:
+        spent = faults.get("retried", 0) + faults.get("judge_malformed", 0)
+    else:
+        spent = faults.get(FAULT_REPORT_KEYS[kind], 0) if kind else 0
     return {"mi": mi, "injected": injected, "lost": lost, "spent": spent, "calls": mi.usage.calls}
 
 
-def fault_table(seeds: int, rate: float) -> list[dict[str, Any]]:
+def fault_table(seeds: int, rate: float, all_rate: float) -> list[dict[str, Any]]:
     world = SyntheticWorld(load_value_set("confucianism-4"))
     base = run(world, None, 0, rate)["mi"]
     rows = []
-    for kind in FAULT_KINDS:
+    for k, kind in enumerate([*FAULT_KINDS, ALL]):
         started = time.monotonic()
         row = {"kind": kind, "runs": 0, "injected": 0, "lost": 0, "spent": 0, "same": 0, "fail": 0}
+        row["rate"] = all_rate if kind == ALL else rate
         for seed in range(seeds):
-            r = run(world, kind, 100 + seed, rate)
+            r = run(world, kind, 1000 * k + seed, row["rate"])
             row["runs"] += 1
             row["injected"] += r["injected"]
             if "failed" in r:
@@ -122,14 +134,16 @@ def fault_table(seeds: int, rate: float) -> list[dict[str, Any]]:
 
 def print_fault_table(rows: list[dict[str, Any]], rate: float) -> None:
     print(f"\n## Faults: {rate:.0%} of calls, independently, per fault type\n")
+    print("(the last row: every kind together on the given share of calls)\n")
     print(
         "| fault type | runs | injected | survived | calls lost | retries / re-asks | "
         "same instruction | runs failed |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        name = f"{r['kind']} ({r['rate']:.0%})" if r["kind"] == ALL else r["kind"]
         print(
-            f"| {r['kind']} | {r['runs']} | {r['injected']} | {r['survived']} | {r['lost']} | "
+            f"| {name} | {r['runs']} | {r['injected']} | {r['survived']} | {r['lost']} | "
             f"{r['spent']} | {r['same']}/{r['runs']} | {r['fail']} |"
         )
 
@@ -232,12 +246,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="runs per fault type")
     parser.add_argument("--rate", type=float, default=0.1, help="share of calls hit")
+    parser.add_argument(
+        "--all-rate", type=float, default=0.3, help="share of calls hit in the all-kinds row"
+    )
     parser.add_argument("--kills", type=int, default=3, help="kill-and-resume runs per mode")
     parser.add_argument("--skip-kill", action="store_true", help="skip the kill-and-resume runs")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     started = time.monotonic()
-    print_fault_table(fault_table(args.seeds, args.rate), args.rate)
+    print_fault_table(fault_table(args.seeds, args.rate, args.all_rate), args.rate)
     if not args.skip_kill:
         print_kill_rows(kill_rows(args.kills))
     print_bad_input(bad_input_rows())
