@@ -641,6 +641,15 @@ class FaultyChatModel(BaseChatModel):
     def _reply(text: str) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
+    def _inject(self, kind: str) -> ChatResult | None:
+        """Raise the fault's error, or return its bad reply; None for a hang (caller sleeps)."""
+        self._raise(kind)
+        if kind == "malformed":
+            return self._reply(_MALFORMED_REPLY)
+        if kind == "empty":
+            return self._reply("")
+        return None
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -650,11 +659,9 @@ class FaultyChatModel(BaseChatModel):
     ) -> ChatResult:
         kind = self._draw(messages, kwargs)
         if kind is not None:
-            self._raise(kind)
-            if kind == "malformed":
-                return self._reply(_MALFORMED_REPLY)
-            if kind == "empty":
-                return self._reply("")
+            reply = self._inject(kind)
+            if reply is not None:
+                return reply
             time.sleep(self.hang_seconds)
         return self.inner._generate(messages, stop=stop, **kwargs)
 
@@ -667,11 +674,9 @@ class FaultyChatModel(BaseChatModel):
     ) -> ChatResult:
         kind = self._draw(messages, kwargs)
         if kind is not None:
-            self._raise(kind)
-            if kind == "malformed":
-                return self._reply(_MALFORMED_REPLY)
-            if kind == "empty":
-                return self._reply("")
+            reply = self._inject(kind)
+            if reply is not None:
+                return reply
             await asyncio.sleep(self.hang_seconds)
         return await self.inner._agenerate(messages, stop=stop, **kwargs)
 
