@@ -17,6 +17,7 @@ from langchain_picaco.errors import PicacoInputError
 
 __all__ = [
     "POSITIONS",
+    "MergeMemo",
     "Position",
     "check_instruction",
     "check_position",
@@ -180,3 +181,72 @@ def merge_into_messages(
             return out
     out.insert(0, merge_system_message(None, instruction, position))
     return out
+
+
+class MergeMemo:
+    """Reuses merged system messages when the same plain system text is merged again.
+
+    A chain's prompt template builds a fresh system message with the same text on every call,
+    and an agent passes the very same message object every time; merging the instruction into
+    it again and again builds the same message. The memo keeps the merged message per (system
+    text, instruction, position) for plain messages (text content, no id, name, or extra
+    fields) and hands it back while it is still pristine: a message that someone changed after
+    it left (an id assigned by a graph's reducer, say) is never handed out again, a fresh one
+    is built instead. Anything else is merged without the memo. At most ``size`` entries are
+    kept; the memo starts over when full.
+    """
+
+    __slots__ = ("_items", "_size")
+
+    def __init__(self, size: int = 64) -> None:
+        """Create an empty memo holding at most ``size`` merged messages."""
+        self._items: dict[tuple[str | None, str, str], tuple[SystemMessage, str]] = {}
+        self._size = size
+
+    def merged(
+        self, message: SystemMessage | None, instruction: str, position: str = "prepend"
+    ) -> SystemMessage:
+        """Same result as :func:`merge_system_message`, reused for repeated plain messages."""
+        if message is None:
+            key: tuple[str | None, str, str] = (None, instruction, position)
+        elif (
+            type(message) is SystemMessage
+            and isinstance(message.content, str)
+            and message.id is None
+            and message.name is None
+            and not message.additional_kwargs
+            and not message.response_metadata
+        ):
+            key = (message.content, instruction, position)
+        else:
+            return merge_system_message(message, instruction, position)
+        hit = self._items.get(key)
+        if hit is not None:
+            cached, content = hit
+            if (
+                cached.content is content
+                and cached.id is None
+                and cached.name is None
+                and not cached.additional_kwargs
+                and not cached.response_metadata
+            ):
+                return cached
+        result = merge_system_message(message, instruction, position)
+        if result is message:  # already merged: nothing new to remember
+            return result
+        if len(self._items) >= self._size:
+            self._items.clear()
+        self._items[key] = (result, result.content)  # type: ignore[assignment]
+        return result
+
+    def merge_into(
+        self, messages: Sequence[BaseMessage], instruction: str, position: str = "prepend"
+    ) -> list[BaseMessage]:
+        """Same result as :func:`merge_into_messages`, using the memo for the system message."""
+        out = list(messages)
+        for i, msg in enumerate(out):
+            if isinstance(msg, SystemMessage):
+                out[i] = self.merged(msg, instruction, position)
+                return out
+        out.insert(0, self.merged(None, instruction, position))
+        return out

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import SystemMessage
 
 from langchain_picaco._merge import (
+    MergeMemo,
     Position,
     check_instruction,
     check_position,
@@ -70,6 +71,7 @@ class _PicacoMiddlewareLogic:
                 "context_key", f"is {context_key!r}", "pass the context field naming the profile"
             )
         self.context_key = context_key
+        self._memo = MergeMemo()
 
     # ------------------------------------------------------------------ resolution
     def _profile_name(self, runtime: Any) -> str | None:
@@ -116,7 +118,7 @@ class _PicacoMiddlewareLogic:
 
     def _merged(self, request: ModelRequest[Any], text: str) -> ModelRequest[Any]:
         if request.system_message is not None:
-            merged = merge_system_message(request.system_message, text, self.position)
+            merged = self._memo.merged(request.system_message, text, self.position)
             return request.override(system_message=merged)
         # No agent system prompt: a system message may sit in the conversation itself; merge into
         # it rather than adding a second one.
@@ -125,15 +127,24 @@ class _PicacoMiddlewareLogic:
                 messages = list(request.messages)
                 messages[i] = merge_system_message(message, text, self.position)
                 return request.override(messages=messages)
-        return request.override(system_message=merge_system_message(None, text, self.position))
+        return request.override(system_message=self._memo.merged(None, text, self.position))
 
     def prepare(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
         """Return the request with the meta-instruction merged into its system message.
 
         Returns the same request when no instruction applies (no profile and no default).
         """
-        text = self.resolve(request.runtime)
-        return request if text is None else self._merged(request, text)
+        runtime = request.runtime
+        # No run-time context at all (the common case): the default instruction, no lookup.
+        text = (
+            self.instruction if getattr(runtime, "context", None) is None else self.resolve(runtime)
+        )
+        if text is None:
+            return request
+        system = request.system_message
+        if system is not None:
+            return request.override(system_message=self._memo.merged(system, text, self.position))
+        return self._merged(request, text)
 
     # ------------------------------------------------------------------ hooks
     def wrap_model_call(

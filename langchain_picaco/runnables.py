@@ -12,11 +12,15 @@ from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import field_validator
 
-from langchain_picaco._merge import Position, check_instruction, check_position, merge_into_messages
+from langchain_picaco._merge import MergeMemo, Position, check_instruction, check_position
 from langchain_picaco.errors import PicacoInputError
 from langchain_picaco.instruction import MetaInstruction
 
 __all__ = ["PicacoRunnable", "to_messages", "with_meta_instruction"]
+
+# One memo for every PicacoRunnable: its keys hold the instruction and position, so instances
+# never see each other's merges (a pydantic private attribute would cost more than the merge).
+_MEMO = MergeMemo(size=256)
 
 
 def to_messages(value: Any) -> list[BaseMessage]:
@@ -144,8 +148,9 @@ class PicacoRunnable(RunnableSerializable[LanguageModelInput, ChatPromptValue]):
         Returns:
             The prompt with the instruction merged into its one system message.
         """
-        messages = merge_into_messages(to_messages(value), self.instruction, self.position)
-        return ChatPromptValue(messages=messages)
+        messages = _MEMO.merge_into(to_messages(value), self.instruction, self.position)
+        # Every item is a message built or passed through above: no need to validate again.
+        return ChatPromptValue.model_construct(messages=messages)
 
     def invoke(
         self, input: LanguageModelInput, config: RunnableConfig | None = None, **kwargs: Any

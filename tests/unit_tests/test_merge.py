@@ -6,6 +6,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from langchain_picaco._merge import (
+    MergeMemo,
     merge_content,
     merge_instruction,
     merge_into_messages,
@@ -137,3 +138,71 @@ def test_merge_into_messages_inserts_one_at_front_when_none() -> None:
     assert len(out) == 2
     assert isinstance(out[0], SystemMessage) and out[0].content == MI
     assert out[1] is h
+
+
+# --------------------------------------------------------------------------- MergeMemo
+def test_memo_gives_the_same_result_as_the_plain_merge() -> None:
+    memo = MergeMemo()
+    for position in ("prepend", "append", "replace"):
+        for content in ("You are a guide.", ""):
+            plain = merge_system_message(SystemMessage(content=content), "Be kind.", position)
+            assert memo.merged(SystemMessage(content=content), "Be kind.", position) == plain
+        assert memo.merged(None, "Be kind.", position) == merge_system_message(
+            None, "Be kind.", position
+        )
+
+
+def test_memo_reuses_the_merged_message_for_repeated_plain_text() -> None:
+    memo = MergeMemo()
+    first = memo.merged(SystemMessage(content="You are a guide."), "Be kind.")
+    again = memo.merged(SystemMessage(content="You are a guide."), "Be kind.")
+    assert again is first
+    # Another instruction or position is another entry.
+    other = memo.merged(SystemMessage(content="You are a guide."), "Be brief.")
+    assert other is not first and other.content.startswith("Be brief.")
+    appended = memo.merged(SystemMessage(content="You are a guide."), "Be kind.", "append")
+    assert appended.content == "You are a guide.\n\nBe kind."
+
+
+def test_memo_never_hands_out_a_message_changed_after_it_left() -> None:
+    memo = MergeMemo()
+    first = memo.merged(SystemMessage(content="You are a guide."), "Be kind.")
+    first.id = "assigned-by-a-reducer"
+    second = memo.merged(SystemMessage(content="You are a guide."), "Be kind.")
+    assert second is not first and second.id is None
+    second.content = "edited"
+    third = memo.merged(SystemMessage(content="You are a guide."), "Be kind.")
+    assert third.content == "Be kind.\n\nYou are a guide."
+
+
+def test_memo_leaves_messages_with_extra_fields_alone() -> None:
+    memo = MergeMemo()
+    named = SystemMessage(content="Guide.", name="sys", id="m1", additional_kwargs={"k": 1})
+    a = memo.merged(named, "Be kind.")
+    b = memo.merged(named, "Be kind.")
+    assert a is not b and a == b
+    assert (a.name, a.id, a.additional_kwargs) == ("sys", "m1", {"k": 1})
+    blocks = SystemMessage(content=[{"type": "text", "text": "Guide."}])
+    merged = memo.merged(blocks, "Be kind.")
+    assert merged.content == [
+        {"type": "text", "text": "Be kind."},
+        {"type": "text", "text": "Guide."},
+    ]
+
+
+def test_memo_returns_an_already_merged_message_itself_and_stays_bounded() -> None:
+    memo = MergeMemo(size=3)
+    done = SystemMessage(content="Be kind.\n\nGuide.")
+    assert memo.merged(done, "Be kind.") is done
+    for i in range(10):
+        memo.merged(SystemMessage(content=f"Guide {i}."), "Be kind.")
+    assert len(memo._items) <= 3
+
+
+def test_memo_merge_into_matches_merge_into_messages() -> None:
+    memo = MergeMemo()
+    convo = [HumanMessage(content="hi"), SystemMessage(content="Guide."), AIMessage(content="yo")]
+    assert memo.merge_into(convo, "Be kind.") == merge_into_messages(convo, "Be kind.")
+    assert memo.merge_into(convo[:1], "Be kind.") == merge_into_messages(convo[:1], "Be kind.")
+    with pytest.raises(PicacoInputError, match="instruction"):
+        memo.merged(SystemMessage(content="Guide."), "   ")
