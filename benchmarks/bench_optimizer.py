@@ -12,12 +12,17 @@ seconds, offline, and repeat exactly:
 (b) Model calls per iteration with ONE judge call per response rating every value (ours) against
     one judge call per value (K calls per response, the paper's way), for K = 4, 8, 10.
 (c) A table on held-out queries: the bare model, the value-listing instruction ("Q+IF"), an
-    OPRO-style optimiser given the SAME call budget and proposer as PICACO, and PICACO, in three
-    worlds (clean judge K=4, clean judge K=8, noisy judge K=4), a few seeds each. Each final
-    instruction is scored with ``PicacoOptimizer.evaluate`` on the value set's held-out queries,
-    by the world's CLEAN judge (the ground truth of the world, also in the noisy-judge world).
-    Columns: per-value min and mean (1..5), "parrot" (mean lexical redundancy of the held-out
-    responses, 0..1: how much they restate the value descriptions) and calls spent optimising.
+    OPRO-style optimiser given the SAME call budget and proposer as PICACO, and PICACO, in five
+    worlds, ten seeds each: a clean or a noisy judge (Gaussian noise, sd 0.8 on the 1..5 scale,
+    what a weak judge looks like), K=4 or K=8 values, and instructions whose length is free or
+    costs follow-through ("dilution" 0.05: each sentence beyond the first lowers the chance
+    that any one demand is followed by 5 %, as instruction-following studies report for piled-up
+    demands). Each final instruction is scored with ``PicacoOptimizer.evaluate`` on the value
+    set's held-out queries by the world's CLEAN judge (the ground truth of the world, also in
+    the noisy-judge worlds). Columns: per-value min and mean (1..5), "parrot" (mean lexical
+    redundancy of the held-out responses, 0..1: how much they restate the value descriptions),
+    the final instruction's sentences, and calls spent optimising; then, per world, in how many
+    seeds PICACO's min (and mean) is above, equal to, or below OPRO's.
 
 Usage:
     .venv/bin/python benchmarks/bench_optimizer.py              # all three parts
@@ -209,15 +214,22 @@ class Row:
     mean: float
     parrot: float
     calls: int
+    sentences: int = 0
 
 
 def _evaluate(world: SyntheticWorld, vs: ValueSet, text: str | None, qs: Sequence[str]) -> Row:
-    clean = SyntheticWorld(vs, focus=world.focus, bare_values=world.bare_values, seed=world.seed)
+    clean = SyntheticWorld(
+        vs,
+        focus=world.focus,
+        bare_values=world.bare_values,
+        dilution=world.dilution,
+        seed=world.seed,
+    )
     opt = PicacoOptimizer(world.target(), values=vs, judge=clean.judge())
     report: EvaluationReport = opt.evaluate(text, list(qs), samples=2)
     red = LexicalRedundancy()
     parrot = statistics.fmean(red.score(r["response"], vs, r["query"]) for r in report.responses)
-    return Row(report.scores.min, report.scores.mean, parrot, 0)
+    return Row(report.scores.min, report.scores.mean, parrot, 0, len(world.sentences(text)))
 
 
 def _opro(
@@ -234,11 +246,13 @@ def _opro(
     ).optimize(list(qs))
 
 
-def _one_world(name: str, judge_noise: float, seed: int, greedy_row: bool) -> dict[str, Row]:
+def _one_world(
+    name: str, judge_noise: float, dilution: float, seed: int, greedy_row: bool
+) -> dict[str, Row]:
     vs = load_value_set(name)
     qs = load_queries(name, split="optimize")
     heldout = load_queries(name, split="heldout")
-    world = SyntheticWorld(vs, judge_noise=judge_noise, seed=seed)
+    world = SyntheticWorld(vs, judge_noise=judge_noise, dilution=dilution, seed=seed)
     rows: dict[str, Row] = {
         "bare model": _evaluate(world, vs, None, heldout),
         "Q+IF (value list)": _evaluate(world, vs, default_seed_instruction(vs), heldout),
@@ -252,9 +266,9 @@ def _one_world(name: str, judge_noise: float, seed: int, greedy_row: bool) -> di
     ).optimize(qs)
     opro = _opro(world, vs, qs, seed, picaco.usage.calls)
     row = _evaluate(world, vs, opro.text, heldout)
-    rows["OPRO (same budget)"] = Row(row.min, row.mean, row.parrot, opro.usage.calls)
+    rows["OPRO (same budget)"] = Row(row.min, row.mean, row.parrot, opro.usage.calls, row.sentences)
     row = _evaluate(world, vs, picaco.text, heldout)
-    rows["PICACO"] = Row(row.min, row.mean, row.parrot, picaco.usage.calls)
+    rows["PICACO"] = Row(row.min, row.mean, row.parrot, picaco.usage.calls, row.sentences)
     if greedy_row:
         greedy = PicacoOptimizer(
             world.target(),
@@ -264,36 +278,56 @@ def _one_world(name: str, judge_noise: float, seed: int, greedy_row: bool) -> di
             config=PicacoConfig(seed=seed, acceptance="greedy", calibrate=False),
         ).optimize(qs)
         row = _evaluate(world, vs, greedy.text, heldout)
-        rows["PICACO, greedy accept*"] = Row(row.min, row.mean, row.parrot, greedy.usage.calls)
+        rows["PICACO, greedy accept*"] = Row(
+            row.min, row.mean, row.parrot, greedy.usage.calls, row.sentences
+        )
         opro2 = _opro(world, vs, qs, seed, greedy.usage.calls)
         row = _evaluate(world, vs, opro2.text, heldout)
-        rows["OPRO, greedy's budget*"] = Row(row.min, row.mean, row.parrot, opro2.usage.calls)
+        rows["OPRO, greedy's budget*"] = Row(
+            row.min, row.mean, row.parrot, opro2.usage.calls, row.sentences
+        )
     return rows
+
+
+def _versus(per_seed: Sequence[dict[str, Row]], attr: str) -> str:
+    ours = [getattr(r["PICACO"], attr) for r in per_seed]
+    theirs = [getattr(r["OPRO (same budget)"], attr) for r in per_seed]
+    above = sum(a > b + 1e-9 for a, b in zip(ours, theirs, strict=True))
+    below = sum(a < b - 1e-9 for a, b in zip(ours, theirs, strict=True))
+    return f"above in {above}, equal in {len(ours) - above - below}, below in {below}"
+
+
+WORLDS = [
+    ("clean judge, K=4", "confucianism-4", 0.0, 0.0),
+    ("clean judge, K=8", "hh-balance-8", 0.0, 0.0),
+    ("noisy judge (sd 0.8), K=4", "confucianism-4", 0.8, 0.0),
+    ("clean judge, K=4, dilution 0.05", "confucianism-4", 0.0, 0.05),
+    ("noisy judge (sd 0.8), K=4, dilution 0.05", "confucianism-4", 0.8, 0.05),
+]
 
 
 def part_c(seeds: int, greedy_row: bool = True) -> None:
     print("\n(c) Held-out scores (1..5; mean over seeds), PICACO defaults (T=10, C=4, S=2,")
-    print("    minibatch 8, paired acceptance), OPRO given PICACO's call count as its budget")
-    worlds = [
-        ("clean judge, K=4", "confucianism-4", 0.0),
-        ("clean judge, K=8", "hh-balance-8", 0.0),
-        ("noisy judge (sd 0.8), K=4", "confucianism-4", 0.8),
-    ]
-    for title, name, noise in worlds:
-        per_seed = [_one_world(name, noise, s, greedy_row) for s in range(seeds)]
+    print("    minibatch 8, paired acceptance, 2 looks), OPRO given PICACO's call count as budget")
+    for title, name, noise, dilution in WORLDS:
+        per_seed = [_one_world(name, noise, dilution, s, greedy_row) for s in range(seeds)]
         print(f"\n    {title}: {name}, {seeds} seeds, 16 optimisation / 10 held-out queries")
         print(
-            f"    {'method':<24} {'min':>5} {'mean':>5} {'parrot':>6} {'calls':>6}   min per seed"
+            f"    {'method':<24} {'min':>5} {'mean':>5} {'parrot':>6} {'sent.':>5} {'calls':>6}"
+            "   min per seed"
         )
         for method in per_seed[0]:
             rows = [r[method] for r in per_seed]
-            mins = " ".join(f"{r.min:.2f}" for r in rows)
+            mins = " ".join(f"{r.min:.1f}" for r in rows)
             print(
                 f"    {method:<24} {statistics.fmean(r.min for r in rows):>5.2f} "
                 f"{statistics.fmean(r.mean for r in rows):>5.2f} "
                 f"{statistics.fmean(r.parrot for r in rows):>6.2f} "
+                f"{statistics.fmean(r.sentences for r in rows):>5.1f} "
                 f"{statistics.fmean(r.calls for r in rows):>6.0f}   {mins}"
             )
+        print(f"    PICACO vs OPRO per seed: min {_versus(per_seed, 'min')};")
+        print(f"                             mean {_versus(per_seed, 'mean')}")
     if greedy_row:
         print(
             "\n    * sensitivity rows: PICACO with acceptance='greedy' (no noise test), and OPRO\n"
@@ -304,7 +338,7 @@ def part_c(seeds: int, greedy_row: bool = True) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["a", "b", "c"], help="run one part only")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per world in part (c)")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per world in part (c)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per call in (a)")
     args = parser.parse_args()
     started = time.perf_counter()

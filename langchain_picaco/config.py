@@ -118,6 +118,10 @@ class PicacoConfig(BaseModel):
         confidence: Run-wide confidence of the paired acceptance test: each round's confirmation
             test runs at level (1 - confidence) / iterations (Bonferroni over rounds), so a run
             reports a false improvement at most 1 - confidence of the time.
+        confirm_looks: Most looks of one round's confirmation. When a look is inconclusive with
+            a positive gain, the same pair is measured again on fresh samples and tested on all
+            of them; each look tests at the round's level divided by ``confirm_looks``
+            (Bonferroni over looks), so the run-wide guarantee above still holds. 1 turns it off.
         temperature: Sampling temperature for response enhancement.
         eps: Smoothing of the judge-score probability; larger is softer on a score of 1.
         red_eps: Smoothing of the redundancy logs; larger makes small overlaps cost less.
@@ -147,6 +151,7 @@ class PicacoConfig(BaseModel):
     minibatch: int = Field(default=8, ge=1)
     acceptance: Literal["paired", "greedy"] = "paired"
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    confirm_looks: int = Field(default=2, ge=1, le=4)
     temperature: float = Field(default=0.8, ge=0, le=2)
     eps: float = Field(default=0.25, gt=0, le=1)
     red_eps: float = Field(default=0.1, gt=0, le=1)

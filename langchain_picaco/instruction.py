@@ -83,6 +83,7 @@ class HistoryEntry(BaseModel):
             under greedy acceptance).
         gain_low: Lower end of the gain's confidence interval.
         gain_high: Upper end of the gain's confidence interval.
+        looks: Confirmation looks it took (fresh samples were added after an inconclusive look).
         accepted: Whether it became the current instruction.
         rejected_reason: Why a guard rejected it before scoring, if it did.
     """
@@ -95,6 +96,7 @@ class HistoryEntry(BaseModel):
     gain: float | None = None
     gain_low: float | None = None
     gain_high: float | None = None
+    looks: int | None = None
     accepted: bool = False
     rejected_reason: str | None = None
 

@@ -349,6 +349,12 @@ class PicacoOptimizer:
             "propose": cfg.candidates * cfg.iterations,
             "evaluate": per_round_eval * cfg.iterations,
             "confirm": (4 * n * cfg.samples_per_query * cfg.iterations) if paired else 0,
+            # at most: a round whose first look is inconclusive with a positive gain looks again
+            "confirm_extra_looks": (
+                4 * n * cfg.samples_per_query * cfg.iterations * (cfg.confirm_looks - 1)
+                if paired
+                else 0
+            ),
             "enhance": 0 if paired else 2 * n * cfg.samples_per_query * cfg.iterations,
             "final": final_calls(n),
         }

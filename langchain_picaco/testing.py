@@ -8,7 +8,11 @@ The world is small and explicit, so a test can say what *should* happen:
   "instruction bottleneck" of the paper. With no instruction the target acts on the first
   ``bare_values`` values. When the instruction pastes a value's description, the response parrots
   that description. At temperature > 0 each requested value is acted on with probability
-  ``hit_rate`` (seeded, so runs repeat).
+  ``hit_rate`` (seeded, so runs repeat). With ``dilution`` > 0, every sentence beyond the first
+  costs follow-through: with ``s`` sentences a requested value is acted on with probability
+  ``hit_rate * (1 - dilution) ** (s - 1)`` (instructions that pile up demands are followed less
+  well, each demand on its own: the "curse of instructions" that instruction-following studies
+  report; 0, the default, leaves length free).
 - **Judge.** Rates a value 5 when the response carries that value's action sentence and 1
   otherwise (``mode="good"``); ``"weak"`` compresses that to 3.4 / 3.1; ``"none"`` rates at random.
   Optional Gaussian noise (``judge_noise``).
@@ -186,6 +190,7 @@ class SyntheticWorld:
         focus: Most values one instruction sentence can make the target act on.
         bare_values: Values the bare model acts on unprompted.
         hit_rate: Chance a requested value is acted on when sampling at temperature > 0.
+        dilution: Share of that chance lost per instruction sentence beyond the first.
         judge_mode: "good", "weak" or "none" (pure noise).
         judge_noise: Standard deviation of Gaussian noise added to each judge rating.
         latency: Seconds per call of every scripted model.
@@ -199,6 +204,7 @@ class SyntheticWorld:
         focus: int = 2,
         bare_values: int = 1,
         hit_rate: float = 0.9,
+        dilution: float = 0.0,
         judge_mode: Literal["good", "weak", "none"] = "good",
         judge_noise: float = 0.0,
         latency: float = 0.0,
@@ -208,6 +214,7 @@ class SyntheticWorld:
         self.focus = focus
         self.bare_values = bare_values
         self.hit_rate = hit_rate
+        self.dilution = dilution
         self.judge_mode = judge_mode
         self.judge_noise = judge_noise
         self.latency = latency
@@ -223,12 +230,25 @@ class SyntheticWorld:
         """The sentence a response carries when it acts on value ``name``."""
         return f"Here I act on {self.trigger(name)} in what I advise."
 
+    @staticmethod
+    def sentences(instruction: str | None) -> list[str]:
+        """The instruction's sentences (split at . ! ? ; and line breaks), lowercased."""
+        if not instruction:
+            return []
+        parts = re.split(r"(?<=[.!?;])\s+|\n+", instruction.lower())
+        return [p for p in (q.strip() for q in parts) if p]
+
+    def follow_rate(self, instruction: str | None) -> float:
+        """Chance that one requested value is acted on when sampling, under ``instruction``."""
+        extra = max(0, len(self.sentences(instruction)) - 1)
+        return self.hit_rate * (1.0 - self.dilution) ** extra
+
     def requested(self, instruction: str | None) -> list[str]:
         """Values the target acts on under ``instruction`` (before sampling noise)."""
         if not instruction:
             return list(self.value_set.names[: self.bare_values])
         chosen: list[str] = []
-        for sentence in re.split(r"(?<=[.!?;])\s+|\n+", instruction.lower()):
+        for sentence in self.sentences(instruction):
             named = [
                 n
                 for n in self.value_set.names
@@ -250,8 +270,9 @@ class SyntheticWorld:
         """The target's response to ``query`` under ``instruction``."""
         rng = _rng(self.seed, "target", instruction, query, seed)
         parts = [f"About your question ({query[:60]}): here is my advice."]
+        rate = self.follow_rate(instruction)
         for name in self.requested(instruction):
-            if temperature <= 0 or rng.random() < self.hit_rate:
+            if temperature <= 0 or rng.random() < rate:
                 parts.append(self.action_sentence(name))
         parts.extend(self.parroted(instruction))
         return " ".join(parts)

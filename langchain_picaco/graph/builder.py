@@ -25,7 +25,7 @@ from langchain_picaco.calls import is_transient
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.graph.context import PicacoContext
 from langchain_picaco.graph.nodes import PicacoNodes, Resources, final_calls
-from langchain_picaco.graph.state import InputState, OutputState, PicacoState
+from langchain_picaco.graph.state import RESET, InputState, OutputState, PicacoState
 from langchain_picaco.measure import stable_seed
 
 __all__ = ["build_graph", "graph", "recursion_limit"]
@@ -39,6 +39,8 @@ STEPS_PER_ROUND = 9
 """Most supersteps one round takes, plus one to spare: propose, measure, collect, select, measure,
 collect, accept, decide (paired acceptance, challenger confirmed); greedy acceptance with an
 enhancement phase takes as many."""
+STEPS_PER_EXTRA_LOOK = 3
+"""Supersteps one more confirmation look adds to a round: measure, collect, accept."""
 _STEPS_OUTSIDE_ROUNDS = 11
 """Supersteps before the first round and after the last (judge calibration, reference and final
 measurements)."""
@@ -46,7 +48,8 @@ measurements)."""
 
 def recursion_limit(config: PicacoConfig) -> int:
     """A LangGraph ``recursion_limit`` that a run of ``config.iterations`` rounds never reaches."""
-    return _STEPS_OUTSIDE_ROUNDS + STEPS_PER_ROUND * config.iterations + 20
+    per_round = STEPS_PER_ROUND + STEPS_PER_EXTRA_LOOK * (config.confirm_looks - 1)
+    return _STEPS_OUTSIDE_ROUNDS + per_round * config.iterations + 20
 
 
 def _cfg(runtime_or_config: Any) -> PicacoConfig:
@@ -113,6 +116,39 @@ def _round_calls(state: PicacoState, cfg: PicacoConfig) -> int:
 def _confirm_calls(state: PicacoState, cfg: PicacoConfig) -> int:
     """Calls of one confirmation: incumbent and challenger on every query and sample, judged."""
     return 4 * len(state["queries"]) * cfg.samples_per_query
+
+
+def _confirm_sends(state: PicacoState, cfg: PicacoConfig, challenger: dict[str, Any]) -> list[Send]:
+    """One look of a confirmation: incumbent and challenger on every query, fresh seeds.
+
+    Look 1 draws samples ``0..S-1``; look ``k`` draws ``(k-1)S..kS-1`` with seeds of their own,
+    so the pairs of every look are distinct and the test can pool them.
+    """
+    iteration = state.get("iteration", 0) + 1
+    look = int(challenger.get("look", 1))
+    per = cfg.samples_per_query
+    sends = []
+    for q in range(len(state["queries"])):
+        for s in range((look - 1) * per, look * per):
+            seed = stable_seed(cfg.seed, "confirm", iteration, q, s)
+            for arm, instruction in (
+                ("incumbent", state["instruction"]),
+                ("challenger", challenger["instruction"]),
+            ):
+                sends.append(
+                    _sample_task(
+                        state,
+                        phase="confirm",
+                        iteration=iteration,
+                        arm=arm,
+                        instruction=instruction,
+                        query=q,
+                        sample=s,
+                        seed=seed,
+                        temperature=cfg.temperature,
+                    )
+                )
+    return sends
 
 
 def _enhance_calls(state: PicacoState, cfg: PicacoConfig) -> int:
@@ -229,29 +265,17 @@ def build_graph(
             return "decide"
         if not _fits(state, cfg, _confirm_calls(state, cfg)):
             return "budget_stop"
-        iteration = state.get("iteration", 0) + 1
-        sends = []
-        for q in range(len(state["queries"])):
-            for s in range(cfg.samples_per_query):
-                seed = stable_seed(cfg.seed, "confirm", iteration, q, s)
-                for arm, instruction in (
-                    ("incumbent", state["instruction"]),
-                    ("challenger", challenger["instruction"]),
-                ):
-                    sends.append(
-                        _sample_task(
-                            state,
-                            phase="confirm",
-                            iteration=iteration,
-                            arm=arm,
-                            instruction=instruction,
-                            query=q,
-                            sample=s,
-                            seed=seed,
-                            temperature=cfg.temperature,
-                        )
-                    )
-        return sends
+        return _confirm_sends(state, cfg, challenger)
+
+    def route_after_accept(state: PicacoState, runtime: Any) -> list[Send] | str:
+        cfg = _cfg(runtime)
+        challenger = state.get("challenger")
+        if not challenger:
+            return "decide"
+        # The look was inconclusive with a positive gain: look again, if the budget allows.
+        if not _fits(state, cfg, _confirm_calls(state, cfg)):
+            return "budget_stop"
+        return _confirm_sends(state, cfg, challenger)
 
     def route_after_decide(state: PicacoState, runtime: Any) -> list[Send] | str:
         cfg = _cfg(runtime)
@@ -305,7 +329,8 @@ def build_graph(
 
     async def budget_stop(state: PicacoState) -> dict[str, Any]:
         """The budget cannot pay for another round: stop with the best instruction so far."""
-        return {"stop_reason": "budget"}
+        # A confirmation left open by the budget is dropped with its samples (rejected).
+        return {"stop_reason": "budget", "measurements": RESET, "challenger": None}
 
     builder = StateGraph(
         PicacoState,
@@ -335,7 +360,9 @@ def build_graph(
     builder.add_conditional_edges("update_pools", route_round, ["propose", "budget_stop"])
     builder.add_conditional_edges("propose", route_evaluate, ["measure", "select"])
     builder.add_conditional_edges("select", route_confirm, ["measure", "decide", "budget_stop"])
-    builder.add_edge("accept", "decide")
+    builder.add_conditional_edges(
+        "accept", route_after_accept, ["measure", "decide", "budget_stop"]
+    )
     builder.add_conditional_edges(
         "decide", route_after_decide, ["measure", "propose", "budget_stop", "finish"]
     )
@@ -344,7 +371,7 @@ def build_graph(
     compiled = builder.compile(checkpointer=checkpointer, store=store, cache=cache, name=name)
     # LangGraph's default recursion limit (25) stops a run after two rounds; the loop always ends
     # on its own (iterations are capped), so default to the limit of the longest allowed run.
-    longest = PicacoConfig(iterations=MAX_ITERATIONS)
+    longest = PicacoConfig(iterations=MAX_ITERATIONS, confirm_looks=4)  # the largest allowed
     return compiled.with_config(recursion_limit=recursion_limit(longest))
 
 

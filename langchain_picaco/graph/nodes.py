@@ -641,8 +641,12 @@ class PicacoNodes:
         incumbent and the challenger on EVERY query, ``samples_per_query`` each (paired by query
         and sample seed), and accepts the challenger when the
         one-sided lower confidence bound of the paired gain is above zero, at level
-        ``(1 - confidence) / iterations`` (Bonferroni over rounds), so a whole run reports a
-        false improvement with probability at most ``1 - confidence``.
+        ``(1 - confidence) / (iterations * confirm_looks)`` (Bonferroni over rounds and looks),
+        so a whole run reports a false improvement with probability at most ``1 - confidence``.
+
+        A look that is inconclusive with a positive gain asks for another look (fresh samples
+        for both arms, tested together with the ones already drawn) while looks remain: the
+        round's state then keeps its measurements and its challenger.
         """
         cfg = _config(runtime)
         value_set = ValueSet.model_validate(state["values"])
@@ -655,10 +659,13 @@ class PicacoNodes:
             by_arm[m["arm"]][(m["query"], m["sample"])] = m["weight"]
         common = sorted(set(by_arm["incumbent"]) & set(by_arm["challenger"]))
         diffs = [by_arm["challenger"][q] - by_arm["incumbent"][q] for q in common]
-        gain, low, high = paired_gain(diffs, (1 - cfg.confidence) / cfg.iterations)
+        looks = cfg.confirm_looks
+        look = int(challenger.get("look", 1))
+        gain, low, high = paired_gain(diffs, (1 - cfg.confidence) / (cfg.iterations * looks))
         off_task = _off_task_share(state, cfg, [m for m in ms if m["arm"] == "challenger"])
         off = off_task > cfg.calibration.max_off_task
         accepted = low > 0 and not off
+        again = not accepted and not off and gain > 0 and look < looks
         history = list(state.get("history") or [])
         idx = challenger.get("history_index")
         if idx is not None and 0 <= idx < len(history):
@@ -668,10 +675,25 @@ class PicacoNodes:
                 gain_low=None if math.isinf(low) else low,
                 gain_high=None if math.isinf(high) else high,
                 accepted=accepted,
+                looks=look,
             )
             if off:
                 entry["rejected_reason"] = "off_task"
             history[idx] = entry
+        if again:
+            # Inconclusive but pointing up: measure the same pair again before deciding. The
+            # measurements stay (no reset), so the next look tests every sample drawn so far.
+            self._emit(
+                runtime,
+                {
+                    "phase": "confirm",
+                    "event": "look_again",
+                    "iteration": iteration,
+                    "look": look + 1,
+                    "gain": gain,
+                },
+            )
+            return {"history": history, "challenger": {**challenger, "look": look + 1}}
         out: dict[str, Any] = {
             "measurements": RESET,
             "history": history,

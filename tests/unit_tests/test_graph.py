@@ -84,7 +84,7 @@ def test_mermaid_names_every_node_and_docs_copy_is_current(world: SyntheticWorld
 def test_compiled_graph_carries_a_recursion_limit_for_the_longest_run(world) -> None:
     graph = build_graph(_resources(world))
     assert graph.config["recursion_limit"] == recursion_limit(
-        PicacoConfig(iterations=MAX_ITERATIONS)
+        PicacoConfig(iterations=MAX_ITERATIONS, confirm_looks=4)
     )
     with pytest.raises(ValueError):
         PicacoConfig(iterations=MAX_ITERATIONS + 1)
