@@ -259,20 +259,13 @@ def build_graph(
         return sends
 
     def route_confirm(state: PicacoState, runtime: Any) -> list[Send] | str:
+        # After select: the round's challenger, if any, gets its first look. After accept: a
+        # challenger still open means the look was inconclusive with a positive gain, so it
+        # gets another one. Either way, only if the budget can pay for it.
         cfg = _cfg(runtime)
         challenger = state.get("challenger")
         if not challenger:
             return "decide"
-        if not _fits(state, cfg, _confirm_calls(state, cfg)):
-            return "budget_stop"
-        return _confirm_sends(state, cfg, challenger)
-
-    def route_after_accept(state: PicacoState, runtime: Any) -> list[Send] | str:
-        cfg = _cfg(runtime)
-        challenger = state.get("challenger")
-        if not challenger:
-            return "decide"
-        # The look was inconclusive with a positive gain: look again, if the budget allows.
         if not _fits(state, cfg, _confirm_calls(state, cfg)):
             return "budget_stop"
         return _confirm_sends(state, cfg, challenger)
@@ -360,9 +353,7 @@ def build_graph(
     builder.add_conditional_edges("update_pools", route_round, ["propose", "budget_stop"])
     builder.add_conditional_edges("propose", route_evaluate, ["measure", "select"])
     builder.add_conditional_edges("select", route_confirm, ["measure", "decide", "budget_stop"])
-    builder.add_conditional_edges(
-        "accept", route_after_accept, ["measure", "decide", "budget_stop"]
-    )
+    builder.add_conditional_edges("accept", route_confirm, ["measure", "decide", "budget_stop"])
     builder.add_conditional_edges(
         "decide", route_after_decide, ["measure", "propose", "budget_stop", "finish"]
     )
