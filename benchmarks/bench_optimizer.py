@@ -28,6 +28,7 @@ Usage:
     .venv/bin/python benchmarks/bench_optimizer.py              # all three parts
     .venv/bin/python benchmarks/bench_optimizer.py --only a     # one part (a, b or c)
     .venv/bin/python benchmarks/bench_optimizer.py --only c --seeds 5
+    .venv/bin/python benchmarks/bench_optimizer.py --only c --no-greedy --world 0.8,0.1
 """
 
 from __future__ import annotations
@@ -306,10 +307,10 @@ WORLDS = [
 ]
 
 
-def part_c(seeds: int, greedy_row: bool = True) -> None:
+def part_c(seeds: int, greedy_row: bool = True, worlds: Sequence[tuple] = ()) -> None:
     print("\n(c) Held-out scores (1..5; mean over seeds), PICACO defaults (T=10, C=4, S=2,")
     print("    minibatch 8, paired acceptance, 2 looks), OPRO given PICACO's call count as budget")
-    for title, name, noise, dilution in WORLDS:
+    for title, name, noise, dilution in worlds or WORLDS:
         per_seed = [_one_world(name, noise, dilution, s, greedy_row) for s in range(seeds)]
         print(f"\n    {title}: {name}, {seeds} seeds, 16 optimisation / 10 held-out queries")
         print(
@@ -340,14 +341,28 @@ def main() -> None:
     parser.add_argument("--only", choices=["a", "b", "c"], help="run one part only")
     parser.add_argument("--seeds", type=int, default=10, help="seeds per world in part (c)")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per call in (a)")
+    parser.add_argument(
+        "--world",
+        action="append",
+        default=[],
+        metavar="NOISE,DILUTION",
+        help="in (c), a confucianism-4 world with this judge noise and dilution instead of the "
+        "five defaults (repeatable), e.g. --world 0.8,0.1",
+    )
+    parser.add_argument("--no-greedy", action="store_true", help="skip the sensitivity rows")
     args = parser.parse_args()
+    worlds = []
+    for spec in args.world:
+        noise, dilution = (float(x) for x in spec.split(","))
+        title = f"judge noise sd {noise}, K=4, dilution {dilution}"
+        worlds.append((title, "confucianism-4", noise, dilution))
     started = time.perf_counter()
     if args.only in (None, "a"):
         part_a(latency=args.latency)
     if args.only in (None, "b"):
         part_b()
     if args.only in (None, "c"):
-        part_c(args.seeds)
+        part_c(args.seeds, greedy_row=not args.no_greedy, worlds=worlds)
     print(f"\n(total {time.perf_counter() - started:.1f} s)")
 
 
