@@ -343,11 +343,16 @@ class PicacoOptimizer:
         selection = self._selection()
         paired = cfg.acceptance == "paired"
         per_round_eval = 2 * (cfg.candidates + 1) * b if selection == "sampling" else 0
+        # likelihood mode: every arm scores each minibatch query's aligned pool (at most M1)
+        # and noisy pool (bare responses: at most S of them, and at most M2)
+        pools = cfg.aligned_pool + min(cfg.noisy_pool, cfg.samples_per_query)
+        per_round_lk = (cfg.candidates + 1) * b * pools if selection == "likelihood" else 0
         phases = {
             "calibrate": calibration_calls(self.value_set) if cfg.calibrate else 0,
             "reference": reference_calls(cfg, n),
             "propose": cfg.candidates * cfg.iterations,
             "evaluate": per_round_eval * cfg.iterations,
+            "likelihood": per_round_lk * cfg.iterations,
             "confirm": (4 * n * cfg.samples_per_query * cfg.iterations) if paired else 0,
             # at most: a round whose first look is inconclusive with a positive gain looks again
             "confirm_extra_looks": (
@@ -366,8 +371,9 @@ class PicacoOptimizer:
         judge_call = _JUDGE_PROMPT_OVERHEAD + values_tokens + q_tokens + _RESPONSE_TOKENS_GUESS
         judge_call += 10 * len(self.value_set)
         proposer_call = _PROPOSER_PROMPT_OVERHEAD + values_tokens + 2 * _RESPONSE_TOKENS_GUESS
-        target_like = (total - phases["propose"] - phases["calibrate"]) / 2
+        target_like = (total - phases["propose"] - phases["calibrate"] - phases["likelihood"]) / 2
         est = target_like * (target_call + judge_call) + phases["propose"] * proposer_call
+        est += phases["likelihood"] * (q_tokens + instr + _RESPONSE_TOKENS_GUESS)
         est += phases["calibrate"] * judge_call
         return Plan(
             queries=n,

@@ -375,13 +375,20 @@ class ScriptedProposer(ScriptedChatModel):
 
 
 class ScriptedLikelihood:
-    """Stand-in for log p(y | e, x): responses that do what the instruction asks are likelier."""
+    """Stand-in for log p(y | e, x): responses that do what the instruction asks are likelier.
+
+    ``calls`` counts the responses scored.
+    """
 
     def __init__(self, world: SyntheticWorld) -> None:
         self.world = world
+        self.calls = 0
+        self._lock = threading.Lock()
 
     def score(self, messages: Sequence[BaseMessage], response: str) -> float:
         """Mean per-token log-probability of ``response`` after ``messages`` (scripted)."""
+        with self._lock:
+            self.calls += 1
         system = "\n".join(_text(m) for m in messages if isinstance(m, SystemMessage)) or None
         asked = set(self.world.requested(system))
         acted = self.world.acted(response)

@@ -108,9 +108,26 @@ def _round_calls(state: PicacoState, cfg: PicacoConfig) -> int:
     calls = cfg.candidates
     if state.get("selection") == "sampling":
         calls += 2 * (cfg.candidates + 1) * batch
+    else:
+        calls += _likelihood_calls(state, cfg, batch)
     if cfg.acceptance == "paired":
         calls += _confirm_calls(state, cfg)
     return calls
+
+
+def _likelihood_calls(state: PicacoState, cfg: PicacoConfig, batch: int) -> int:
+    """Most likelihood requests one round's selection can make with the pools as they are.
+
+    Every arm (C candidates and the incumbent) scores every response of the aligned and noisy
+    pools of each minibatch query; the minibatch is drawn later, so take the largest pools.
+    """
+    aligned = state.get("aligned") or {}
+    noisy = state.get("noisy") or {}
+    sizes = sorted(
+        (len(pool) + len(noisy.get(q) or []) for q, pool in aligned.items() if pool),
+        reverse=True,
+    )
+    return (cfg.candidates + 1) * sum(sizes[:batch])
 
 
 def _confirm_calls(state: PicacoState, cfg: PicacoConfig) -> int:

@@ -52,6 +52,7 @@ from langchain_picaco.scoring import (
     response_weight,
     standardize,
 )
+from langchain_picaco.tokens import count_tokens
 from langchain_picaco.values import ValueSet, load_value_set
 
 __all__ = [
@@ -566,8 +567,10 @@ class PicacoNodes:
         per_query: dict[str, dict[int, float]] = {}
         per_value: dict[str, dict[str, Any]] = {}
         out: dict[str, Any] = {"measurements": RESET}
+        usage = CallUsage()
         if state.get("selection") == "likelihood":
-            per_query = await self._likelihood_objectives(state, runtime, candidates)
+            per_query, scored = await self._likelihood_objectives(state, runtime, candidates)
+            usage.add(scored)
         else:
             baseline = state.get("baseline_redundancy") or {}
             ms = [_weighted(m, baseline, value_set, cfg) for m in state.get("measurements") or []]
@@ -585,7 +588,6 @@ class PicacoNodes:
         history = list(state.get("history") or [])
         challenger: tuple[float, int] | None = None
         entries = []
-        usage = CallUsage()
         screened = list(state.get("measurements") or [])
         for i, text in enumerate(candidates):
             arm = f"candidate:{i}"
@@ -615,7 +617,7 @@ class PicacoNodes:
         out["history"] = history
         out["changed"] = False
         out["challenger"] = None
-        if usage.faults:
+        if usage.faults or usage.calls:
             out["usage"] = usage.as_dict()
         if challenger is not None and cfg.acceptance == "greedy":
             entry = history[len(history) - len(entries) + challenger[1]]
@@ -736,8 +738,12 @@ class PicacoNodes:
 
     async def _likelihood_objectives(
         self, state: PicacoState, runtime: Runtime[PicacoContext], candidates: list[str]
-    ) -> dict[str, dict[int, float]]:
-        """J per arm and query: raise the aligned pool's likelihood, lower the noisy pool's."""
+    ) -> tuple[dict[str, dict[int, float]], CallUsage]:
+        """J per arm and query: raise the aligned pool's likelihood, lower the noisy pool's.
+
+        Every scored response is one request to the model (a prompt evaluation): it is counted
+        as a call of role ``likelihood`` with its prompt tokens, so usage and budgets see it.
+        """
         cfg = _config(runtime)
         res = self.resources(runtime, state["values"])
         assert res.likelihood is not None  # prepare chose likelihood mode only with a scorer
@@ -747,11 +753,16 @@ class PicacoNodes:
         aligned = state.get("aligned") or {}
         noisy = state.get("noisy") or {}
         sem = asyncio.Semaphore(cfg.max_concurrency)
+        usage = CallUsage()
 
         async def lbar(instruction: str, query: str, response: str) -> float:
             messages = [SystemMessage(content=instruction), HumanMessage(content=query)]
             async with sem:
-                return await likelihood.ascore(messages, response)
+                score = await likelihood.ascore(messages, response)
+            usage.calls += 1
+            usage.calls_by_role["likelihood"] = usage.calls_by_role.get("likelihood", 0) + 1
+            usage.input_tokens += sum(map(count_tokens, (instruction, query, response)))
+            return score
 
         out: dict[str, dict[int, float]] = {arm: {} for arm in arms}
         for q in state.get("minibatch") or []:
@@ -771,7 +782,7 @@ class PicacoNodes:
                     # instruction that makes every response (aligned ones too) less likely.
                     j -= cfg.noise_weight * (sum(worse) / len(worse) - sum(good) / len(good))
                 out[arm][q] = j
-        return out
+        return out, usage
 
     # ------------------------------------------------------------------ decide / finish
     async def decide(self, state: PicacoState, runtime: Runtime[PicacoContext]) -> dict[str, Any]:

@@ -308,7 +308,19 @@ def _pool_state(world: SyntheticWorld, instruction: str, noisy_instruction: str 
 async def _objectives(world, likelihood, state, candidates, noise_weight=1.0):
     nodes = PicacoNodes(_resources(world, likelihood=likelihood))
     runtime = Runtime(context=PicacoContext(config=PicacoConfig(noise_weight=noise_weight)))
-    return await nodes._likelihood_objectives(state, runtime, candidates)
+    objectives, _ = await nodes._likelihood_objectives(state, runtime, candidates)
+    return objectives
+
+
+async def test_likelihood_requests_are_counted_as_calls(world: SyntheticWorld) -> None:
+    state = _pool_state(world, INCUMBENT)
+    nodes = PicacoNodes(_resources(world, likelihood=ScriptedLikelihood(world)))
+    runtime = Runtime(context=PicacoContext(config=PicacoConfig()))
+    _, usage = await nodes._likelihood_objectives(state, runtime, ["Honour tradition only."])
+    # 2 arms x (2 aligned + 1 noisy responses) = 6 prompt evaluations
+    assert usage.calls == 6
+    assert usage.calls_by_role == {"likelihood": 6}
+    assert usage.input_tokens > 6 * 5
 
 
 INCUMBENT = "Honour tradition and conformity."

@@ -170,8 +170,29 @@ def test_likelihood_selection_runs_end_to_end(world: SyntheticWorld) -> None:
     # no candidate was sampled: target calls = reference + confirmations + enhancement + final
     assert mi.usage.calls <= plan.max_calls
     assert mi.usage.calls_by_role["target"] == mi.usage.calls_by_role["judge"]
+    # every prompt evaluation of the likelihood selection is a counted call, within the plan
+    scored_calls = mi.usage.calls_by_role["likelihood"]
+    assert 0 < scored_calls <= plan.calls_by_phase["likelihood"]
+    # ... and no candidate is sampled: fewer target and judge calls than the sampling mode plans
     sampling = optimizer(world, iterations=2).plan(QUERIES)
-    assert plan.max_calls < sampling.max_calls
+    assert plan.max_calls - plan.calls_by_phase["likelihood"] < sampling.max_calls
+
+
+def test_budget_bounds_likelihood_requests_too(world: SyntheticWorld) -> None:
+    full = optimizer(world, likelihood=world.likelihood(), iterations=6, patience=6)
+    spent = full.optimize(QUERIES).usage.calls
+    for budget in (spent // 2, (3 * spent) // 4):
+        opt = optimizer(
+            world,
+            likelihood=world.likelihood(),
+            iterations=6,
+            patience=6,
+            budget=Budget(max_calls=budget),
+        )
+        mi = opt.optimize(QUERIES)
+        assert mi.stop_reason == "budget"
+        assert mi.usage.calls <= budget
+        assert mi.usage.calls_by_role.get("likelihood", 0) > 0
 
 
 def test_selection_modes_are_chosen_as_configured(world: SyntheticWorld) -> None:
@@ -245,8 +266,9 @@ def test_too_small_budget_is_refused_before_any_call(world: SyntheticWorld) -> N
     ids=["paired", "greedy", "two-samples", "likelihood"],
 )
 def test_plan_makes_no_calls_and_bounds_the_run(world: SyntheticWorld, kw: dict) -> None:
-    if kw.pop("likelihood", False):
-        kw["likelihood"] = world.likelihood()
+    scorer = world.likelihood() if kw.pop("likelihood", False) else None
+    if scorer is not None:
+        kw["likelihood"] = scorer
     target, judge, proposer = world.target(), world.judge(), world.proposer()
     opt = PicacoOptimizer(
         target,
@@ -262,7 +284,9 @@ def test_plan_makes_no_calls_and_bounds_the_run(world: SyntheticWorld, kw: dict)
     assert plan.est_tokens > 0 and str(plan.max_calls) in str(plan)
     mi = opt.optimize(QUERIES)
     assert mi.usage.calls <= plan.max_calls
-    assert target.calls + judge.calls + proposer.calls == mi.usage.calls
+    scored = scorer.calls if scorer is not None else 0
+    assert target.calls + judge.calls + proposer.calls + scored == mi.usage.calls
+    assert mi.usage.calls_by_role.get("likelihood", 0) == scored
 
 
 # ------------------------------------------------------------------------------------ concurrency
