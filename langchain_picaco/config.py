@@ -37,7 +37,9 @@ class RetrySettings(BaseModel):
         max_attempts: Attempts per call, the first included.
         initial_delay: Seconds before the first retry.
         max_delay: Longest wait between attempts.
-        timeout: Seconds one attempt may take before it counts as transient (None: no limit).
+        timeout: Seconds one attempt may take before it is abandoned and retried as transient
+            (default 600: a hung server or connection cannot stall a run forever; None: no
+            limit).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -45,7 +47,7 @@ class RetrySettings(BaseModel):
     max_attempts: int = Field(default=4, ge=1, le=20)
     initial_delay: float = Field(default=0.5, ge=0)
     max_delay: float = Field(default=20.0, ge=0)
-    timeout: float | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=600.0, gt=0)
 
 
 class CalibrationConfig(BaseModel):

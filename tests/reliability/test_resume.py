@@ -119,8 +119,9 @@ def test_with_the_cache_a_resume_repeats_only_calls_that_had_not_returned(
     assert mi.usage.calls + mi.usage.cache_hits == baseline.usage.calls
     # every answer that came back before the crash is in the cache: besides the calls that
     # failed, only calls that were in flight when the run stopped are asked again. (The count
-    # can come out below 0: a call that failed at the crash is not always asked again with the
-    # same fingerprint; seen once in CI. The claim under test is the upper bound.)
+    # can come out below 0, seen once in CI: a judge call that failed at the crash can be
+    # answered on resume from the cache, without a model call, when another task had made the
+    # same request successfully; the cache keys requests, not tasks. The claim is the bound.)
     assert repeated <= settings().max_concurrency
 
 
