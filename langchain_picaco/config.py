@@ -111,6 +111,9 @@ class PicacoConfig(BaseModel):
         aligned_pool: Best responses kept per query (M1).
         noisy_pool: Bare-model responses that parrot the values the most, kept per query (M2).
         candidates: New candidate instructions proposed per round (C).
+        proposer_retries: Repair turns per candidate when a guard rejects the proposer's reply
+            (a copy of an instruction already tried, a question, ...): the proposer is told why
+            and asked again, in the same conversation. Each is a counted proposer call.
         beta: Weight of value conformity against anti-parroting.
         noise_weight: Weight of the noisy pool in likelihood selection (lambda).
         patience: Rounds without improvement before stopping.
@@ -146,6 +149,7 @@ class PicacoConfig(BaseModel):
     aligned_pool: int = Field(default=10, ge=1, le=1000)
     noisy_pool: int = Field(default=15, ge=0, le=1000)
     candidates: int = Field(default=4, ge=1, le=64)
+    proposer_retries: int = Field(default=1, ge=0, le=3)
     beta: float = Field(default=1.0, gt=0)
     noise_weight: float = Field(default=1.0, ge=0)
     patience: int = Field(default=3, ge=1)

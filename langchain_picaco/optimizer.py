@@ -350,7 +350,7 @@ class PicacoOptimizer:
         phases = {
             "calibrate": calibration_calls(self.value_set) if cfg.calibrate else 0,
             "reference": reference_calls(cfg, n),
-            "propose": cfg.candidates * cfg.iterations,
+            "propose": cfg.candidates * cfg.iterations * (1 + cfg.proposer_retries),
             "evaluate": per_round_eval * cfg.iterations,
             "likelihood": per_round_lk * cfg.iterations,
             "confirm": (4 * n * cfg.samples_per_query * cfg.iterations) if paired else 0,

@@ -105,7 +105,7 @@ def _sample_task(
 
 def _round_calls(state: PicacoState, cfg: PicacoConfig) -> int:
     batch = min(cfg.minibatch, len(state["queries"]))
-    calls = cfg.candidates
+    calls = cfg.candidates * (1 + cfg.proposer_retries)  # at most: every reply repaired
     if state.get("selection") == "sampling":
         calls += 2 * (cfg.candidates + 1) * batch
     else:

@@ -514,29 +514,53 @@ class PicacoNodes:
         }
         caller = self.caller(runtime, "proposer", value_set)
         usage = CallUsage()
-
-        async def one(variant: int) -> str:
-            messages = prompt.format_messages(**base, variant=variant)
-            msg = await caller.acall(
-                messages,
-                usage=usage,
-                config=config,
-                temperature=max(cfg.temperature, 0.7),
-                seed=stable_seed(cfg.seed, "propose", iteration, variant),
-                metadata={"phase": "propose", "iteration": iteration, "candidate": variant},
-            )
-            self._emit(runtime, {"phase": "propose", "event": "proposed", "candidate": variant})
-            return parse_candidate(message_text(msg))
-
-        raw = await asyncio.gather(*(one(v) for v in range(1, cfg.candidates + 1)))
         # A candidate that failed the noise test may come back (it gets fresh samples, and each
         # round's test has its own share of the error rate); past incumbents may not.
         seen = [
             state["instruction"],
             *(h["instruction"] for h in state.get("history") or [] if h.get("accepted")),
         ]
-        candidates: list[str] = []
         rejected = list(state.get("rejected") or [])
+
+        async def one(variant: int) -> str:
+            messages = prompt.format_messages(**base, variant=variant)
+            text = ""
+            for attempt in range(cfg.proposer_retries + 1):
+                msg = await caller.acall(
+                    messages,
+                    usage=usage,
+                    config=config,
+                    temperature=max(cfg.temperature, 0.7),
+                    seed=stable_seed(
+                        cfg.seed, "propose", iteration, variant, *([attempt] if attempt else [])
+                    ),
+                    metadata={
+                        "phase": "propose",
+                        "iteration": iteration,
+                        "candidate": variant,
+                        "attempt": attempt,
+                    },
+                )
+                text = parse_candidate(message_text(msg))
+                reason = guard_candidate(text, queries=state["queries"], seen=seen)
+                if reason is None or attempt == cfg.proposer_retries:
+                    break
+                # Tell the proposer what was wrong and ask again in the same conversation.
+                rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
+                usage.fault(f"rejected_{reason}")
+                usage.fault("proposer_repaired")
+                messages = [
+                    *messages,
+                    msg,
+                    *prompts.PROPOSER_REPAIR_PROMPT.format_messages(
+                        problem=prompts.PROPOSER_PROBLEMS.get(reason, reason), weakest=weakest
+                    ),
+                ]
+            self._emit(runtime, {"phase": "propose", "event": "proposed", "candidate": variant})
+            return text
+
+        raw = await asyncio.gather(*(one(v) for v in range(1, cfg.candidates + 1)))
+        candidates: list[str] = []
         for text in raw:
             reason = guard_candidate(text, queries=state["queries"], seen=[*seen, *candidates])
             if reason:

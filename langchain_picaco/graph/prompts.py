@@ -154,6 +154,26 @@ PROPOSER_PROMPT = ChatPromptTemplate.from_messages(
 (``PROPOSER_SCORE_LINE`` lines), ``weakest``, ``good_examples`` and ``noisy_examples``
 (``PROPOSER_EXAMPLE`` items or ``PROPOSER_NO_EXAMPLES``), ``variant`` (1..C)."""
 
+PROPOSER_REPAIR = """\
+Your reply cannot be used: {problem}. Write a DIFFERENT instruction that keeps what works in the \
+current one and adds what makes every answer act on {weakest} too. Reply with only the new \
+instruction between <instruction> and </instruction>."""
+"""A repair turn after a proposer reply that a guard rejected. Variables: ``problem`` (one of
+``PROPOSER_PROBLEMS``), ``weakest``."""
+
+PROPOSER_PROBLEMS = {
+    "empty": "it holds no instruction",
+    "too_short": "it is too short to be an instruction",
+    "too_long": "it is far too long (keep it to 1 to 6 sentences)",
+    "duplicate": "it repeats an instruction that was already tried, word for word",
+    "question": "it is a question, not an instruction to the assistant",
+    "copies_query": "it copies a user question instead of instructing the assistant",
+}
+"""What the repair turn tells the proposer about each guard's rejection reason."""
+
+PROPOSER_REPAIR_PROMPT = ChatPromptTemplate.from_messages([("human", PROPOSER_REPAIR)])
+"""The repair turn as a template (one human message), appended after the rejected reply."""
+
 PROPOSER_SCORE_LINE = "- {name}: {score:.2f}"
 """One per-value score line shown to the proposer."""
 

@@ -3,6 +3,7 @@ task-fidelity guard that rejects a candidate under which responses stop answerin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,7 +82,12 @@ def test_static_guards_reject_before_any_model_call() -> None:
         judge=judge,
         proposer=Fixed(texts=bad),
         config=PicacoConfig(
-            iterations=1, candidates=len(bad), samples_per_query=1, seed=2, calibrate=False
+            iterations=1,
+            candidates=len(bad),
+            samples_per_query=1,
+            seed=2,
+            calibrate=False,
+            proposer_retries=0,  # the guards alone (repair turns: the next test)
         ),
     )
     mi = opt.optimize(QUERIES, seed_instruction=SEED)
@@ -164,6 +170,56 @@ class Fixed(ScriptedChatModel):
     def respond(self, messages: Sequence[BaseMessage], **kwargs: Any) -> str:
         i = (self.calls - 1) % len(self.texts)
         return f"<instruction>{self.texts[i]}</instruction>"
+
+
+class Echoing(ScriptedChatModel):
+    """A proposer that copies the current instruction unless told its reply cannot be used."""
+
+    seen_repairs: list[str] = []
+
+    def respond(self, messages: Sequence[BaseMessage], **kwargs: Any) -> str:
+        last = str(messages[-1].content)
+        if "cannot be used" in last:
+            self.seen_repairs.append(last)
+            return "<instruction>Honour tradition. Honour security and benevolence.</instruction>"
+        current = re.search(r"<instruction>(.*?)</instruction>", last, re.S).group(1)
+        return f"<instruction>{current}</instruction>"
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_rejected_reply_gets_one_repair_turn(retries: int) -> None:
+    vs = load_value_set("confucianism-4")
+    world = SyntheticWorld(vs)
+    proposer = Echoing(seen_repairs=[])
+    opt = PicacoOptimizer(
+        world.target(),
+        values=vs,
+        judge=world.judge(),
+        proposer=proposer,
+        config=PicacoConfig(
+            iterations=1,
+            candidates=2,
+            samples_per_query=1,
+            calibrate=False,
+            proposer_retries=retries,
+        ),
+    )
+    plan = opt.plan(QUERIES)
+    mi = opt.optimize(QUERIES, seed_instruction=SEED)
+    assert mi.usage.calls <= plan.max_calls
+    assert mi.usage.calls_by_role["proposer"] == 2 * (1 + retries)
+    assert mi.usage.faults["rejected_duplicate"] >= 2
+    scored = [h for h in mi.history if h.iteration == 1 and not h.rejected_reason]
+    if retries == 0:
+        assert not proposer.seen_repairs and not scored
+        return
+    # The repair turn says what was wrong and which value to add; the repaired reply is scored.
+    assert len(proposer.seen_repairs) == 2
+    assert all("repeats an instruction" in r for r in proposer.seen_repairs)
+    weakest = vs.names  # the weakest value is one of the set's, named in the repair turn
+    assert all(any(n in r for n in weakest) for r in proposer.seen_repairs)
+    assert mi.usage.faults["proposer_repaired"] == 2
+    assert [h.instruction for h in scored] == ["Honour tradition. Honour security and benevolence."]
 
 
 class Derailed(ScriptedTarget):

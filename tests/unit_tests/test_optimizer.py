@@ -507,7 +507,7 @@ def test_guards_reject_degenerate_candidates_before_any_scoring(world: Synthetic
         values=world.value_set,
         judge=world.judge(),
         proposer=Fixed(variants=bad),
-        config=small(iterations=1, candidates=len(bad)),
+        config=small(iterations=1, candidates=len(bad), proposer_retries=0),  # guards alone
     )
     mi = opt.optimize(QUERIES, seed_instruction=CLEAN)
     reasons = [h.rejected_reason for h in mi.history if h.rejected_reason]
