@@ -8,7 +8,7 @@ rule to LangChain message content (a string or a list of content blocks);
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, get_args
 
 from langchain_core.messages import BaseMessage, SystemMessage
@@ -159,7 +159,11 @@ def merge_system_message(
 
 
 def merge_into_messages(
-    messages: Sequence[BaseMessage], instruction: str, position: str = "prepend"
+    messages: Sequence[BaseMessage],
+    instruction: str,
+    position: str = "prepend",
+    *,
+    merge: Callable[[SystemMessage | None, str, str], SystemMessage] = merge_system_message,
 ) -> list[BaseMessage]:
     """Merge the instruction into the first system message of a list, or insert one at the front.
 
@@ -170,6 +174,8 @@ def merge_into_messages(
         messages: The conversation (not modified).
         instruction: The meta-instruction.
         position: ``"prepend"``, ``"append"`` or ``"replace"``.
+        merge: How one system message is merged (default :func:`merge_system_message`;
+            :meth:`MergeMemo.merged` reuses earlier merges).
 
     Returns:
         A new list with exactly one merged system message.
@@ -177,10 +183,20 @@ def merge_into_messages(
     out = list(messages)
     for i, msg in enumerate(out):
         if isinstance(msg, SystemMessage):
-            out[i] = merge_system_message(msg, instruction, position)
+            out[i] = merge(msg, instruction, position)
             return out
-    out.insert(0, merge_system_message(None, instruction, position))
+    out.insert(0, merge(None, instruction, position))
     return out
+
+
+def _plain(message: SystemMessage) -> bool:
+    """True for a message that is its content alone: no id, name or extra fields."""
+    return (
+        message.id is None
+        and message.name is None
+        and not message.additional_kwargs
+        and not message.response_metadata
+    )
 
 
 class MergeMemo:
@@ -210,12 +226,7 @@ class MergeMemo:
         if message is None:
             key: tuple[str | None, str, str] = (None, instruction, position)
         elif (
-            type(message) is SystemMessage
-            and isinstance(message.content, str)
-            and message.id is None
-            and message.name is None
-            and not message.additional_kwargs
-            and not message.response_metadata
+            type(message) is SystemMessage and isinstance(message.content, str) and _plain(message)
         ):
             key = (message.content, instruction, position)
         else:
@@ -223,13 +234,7 @@ class MergeMemo:
         hit = self._items.get(key)
         if hit is not None:
             cached, content = hit
-            if (
-                cached.content is content
-                and cached.id is None
-                and cached.name is None
-                and not cached.additional_kwargs
-                and not cached.response_metadata
-            ):
+            if cached.content is content and _plain(cached):
                 return cached
         result = merge_system_message(message, instruction, position)
         if result is message:  # already merged: nothing new to remember
@@ -243,10 +248,4 @@ class MergeMemo:
         self, messages: Sequence[BaseMessage], instruction: str, position: str = "prepend"
     ) -> list[BaseMessage]:
         """Same result as :func:`merge_into_messages`, using the memo for the system message."""
-        out = list(messages)
-        for i, msg in enumerate(out):
-            if isinstance(msg, SystemMessage):
-                out[i] = self.merged(msg, instruction, position)
-                return out
-        out.insert(0, self.merged(None, instruction, position))
-        return out
+        return merge_into_messages(messages, instruction, position, merge=self.merged)

@@ -134,17 +134,8 @@ class _PicacoMiddlewareLogic:
 
         Returns the same request when no instruction applies (no profile and no default).
         """
-        runtime = request.runtime
-        # No run-time context at all (the common case): the default instruction, no lookup.
-        text = (
-            self.instruction if getattr(runtime, "context", None) is None else self.resolve(runtime)
-        )
-        if text is None:
-            return request
-        system = request.system_message
-        if system is not None:
-            return request.override(system_message=self._memo.merged(system, text, self.position))
-        return self._merged(request, text)
+        text = self.resolve(request.runtime)
+        return request if text is None else self._merged(request, text)
 
     # ------------------------------------------------------------------ hooks
     def wrap_model_call(

@@ -57,6 +57,7 @@ from langchain_picaco.graph.nodes import (
     Likelihood,
     Resources,
     check_budget_floor,
+    confirm_calls,
     default_seed_instruction,
     final_calls,
     reference_calls,
@@ -347,19 +348,16 @@ class PicacoOptimizer:
         # and noisy pool (bare responses: at most S of them, and at most M2)
         pools = cfg.aligned_pool + min(cfg.noisy_pool, cfg.samples_per_query)
         per_round_lk = (cfg.candidates + 1) * b * pools if selection == "likelihood" else 0
+        confirm = confirm_calls(cfg, n) if paired else 0  # one look
         phases = {
             "calibrate": calibration_calls(self.value_set) if cfg.calibrate else 0,
             "reference": reference_calls(cfg, n),
             "propose": cfg.candidates * cfg.iterations * (1 + cfg.proposer_retries),
             "evaluate": per_round_eval * cfg.iterations,
             "likelihood": per_round_lk * cfg.iterations,
-            "confirm": (4 * n * cfg.samples_per_query * cfg.iterations) if paired else 0,
+            "confirm": confirm * cfg.iterations,
             # at most: a round whose first look is inconclusive with a positive gain looks again
-            "confirm_extra_looks": (
-                4 * n * cfg.samples_per_query * cfg.iterations * (cfg.confirm_looks - 1)
-                if paired
-                else 0
-            ),
+            "confirm_extra_looks": confirm * cfg.iterations * (cfg.confirm_looks - 1),
             "enhance": 0 if paired else 2 * n * cfg.samples_per_query * cfg.iterations,
             "final": final_calls(n),
         }

@@ -24,7 +24,7 @@ from langgraph.types import RetryPolicy, Send
 from langchain_picaco.calls import is_transient
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import PicacoNodes, Resources, final_calls
+from langchain_picaco.graph.nodes import PicacoNodes, Resources, confirm_calls, final_calls
 from langchain_picaco.graph.state import RESET, InputState, OutputState, PicacoState
 from langchain_picaco.measure import stable_seed
 
@@ -111,7 +111,7 @@ def _round_calls(state: PicacoState, cfg: PicacoConfig) -> int:
     else:
         calls += _likelihood_calls(state, cfg, batch)
     if cfg.acceptance == "paired":
-        calls += _confirm_calls(state, cfg)
+        calls += confirm_calls(cfg, len(state["queries"]))
     return calls
 
 
@@ -128,11 +128,6 @@ def _likelihood_calls(state: PicacoState, cfg: PicacoConfig, batch: int) -> int:
         reverse=True,
     )
     return (cfg.candidates + 1) * sum(sizes[:batch])
-
-
-def _confirm_calls(state: PicacoState, cfg: PicacoConfig) -> int:
-    """Calls of one confirmation: incumbent and challenger on every query and sample, judged."""
-    return 4 * len(state["queries"]) * cfg.samples_per_query
 
 
 def _confirm_sends(state: PicacoState, cfg: PicacoConfig, challenger: dict[str, Any]) -> list[Send]:
@@ -283,7 +278,7 @@ def build_graph(
         challenger = state.get("challenger")
         if not challenger:
             return "decide"
-        if not _fits(state, cfg, _confirm_calls(state, cfg)):
+        if not _fits(state, cfg, confirm_calls(cfg, len(state["queries"]))):
             return "budget_stop"
         return _confirm_sends(state, cfg, challenger)
 

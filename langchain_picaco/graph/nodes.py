@@ -944,6 +944,11 @@ def reference_calls(cfg: PicacoConfig, n_queries: int) -> int:
     return 2 * 2 * n_queries * cfg.samples_per_query
 
 
+def confirm_calls(cfg: PicacoConfig, n_queries: int) -> int:
+    """Calls of one confirmation look: both arms on every query and sample, each judged."""
+    return 4 * n_queries * cfg.samples_per_query
+
+
 def final_calls(n_queries: int) -> int:
     """Calls of the final measurement (one judged response per query)."""
     return 2 * n_queries
