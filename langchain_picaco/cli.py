@@ -7,6 +7,7 @@ Examples:
     picaco evaluate mi.json --queries heldout.jsonl --model local
     picaco show mi.json --plot scores.png
     picaco calibrate --values harmlessness-4 --model local
+    picaco calibrate --values harmlessness-4 --model local --judge local-1.5b
 
 Bad input prints one line and exits 2; a model that fails for good exits 1; Ctrl-C during
 ``optimize`` keeps the best instruction so far (saved, marked "interrupted"). ``optimize`` first
@@ -36,7 +37,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default="local",
-        help="model to align: local, a .gguf path, provider:model, or scripted (default: local)",
+        help="model to align: local (0.5B), local-1.5b, a .gguf path, provider:model, or scripted "
+        "(default: local)",
     )
     p.add_argument("--judge", default="", help="judge model (default: --model)")
     p.add_argument("--proposer", default="", help="proposer model (default: --model)")

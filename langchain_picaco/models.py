@@ -2,7 +2,10 @@
 
 A model spec is one of:
 
-- ``"local"``: the embedded demo model (a small GGUF run by llama.cpp on this machine);
+- ``"local"``: the embedded demo model (Qwen2.5-Coder-0.5B-Instruct, a small GGUF run by llama.cpp
+  on this machine; extra ``demo-model``);
+- ``"local-1.5b"``: the larger embedded model, Qwen2.5-Coder-1.5B-Instruct, on the same runtime
+  (extra ``judge-model``);
 - a path to any ``.gguf`` file: the same runtime with your own model;
 - ``"provider:model"`` (e.g. ``"openai:gpt-4o-mini"``, ``"ollama:qwen2.5"``): LangChain's
   ``init_chat_model`` (needs the ``agents`` extra and the provider's package);
@@ -35,7 +38,8 @@ def resolve_model(
     """Turn a model spec into a chat model.
 
     Args:
-        spec: ``"local"``, a ``.gguf`` path, ``"provider:model"``, or a chat model (returned as is).
+        spec: ``"local"``, ``"local-1.5b"``, a ``.gguf`` path, ``"provider:model"``, or a chat
+            model (returned as is).
         role: Which role the model plays (for error messages).
         **kwargs: Passed to the local runtime or to ``init_chat_model``.
 
@@ -46,13 +50,21 @@ def resolve_model(
     if isinstance(spec, BaseChatModel):
         return spec
     text = (spec or "").strip()
-    if text == "local" or text.lower().endswith(".gguf"):
+    gguf = text.lower().endswith(".gguf")
+    pinned = text == "local" or (text.startswith("local-") and ":" not in text and not gguf)
+    if pinned or gguf:
+        if pinned:
+            from langchain_picaco.local.demo_model import PINNED_MODELS  # light: no llama.cpp
+
+            if text not in PINNED_MODELS:
+                known = ", ".join(repr(k) for k in PINNED_MODELS)
+                raise ConfigError(role, f"{text!r} is not a local model", f"use one of {known}")
         try:
             from langchain_picaco.local import start_local_model
         except ImportError as exc:
             raise MissingDependencyError(f"the local model for --{role}", "local") from exc
-        if text == "local":
-            return start_local_model(**kwargs)
+        if pinned:
+            return start_local_model(text, **kwargs)
         path = Path(text).expanduser()
         if not path.is_file():
             raise ConfigError(role, f"model file {text!r} does not exist", "pass a .gguf path")
@@ -87,7 +99,7 @@ def resolve_model(
     raise ConfigError(
         role,
         f"{text!r} is not a model spec",
-        "use 'local', a path to a .gguf file, 'provider:model' or 'scripted'",
+        "use 'local', 'local-1.5b', a path to a .gguf file, 'provider:model' or 'scripted'",
     )
 
 

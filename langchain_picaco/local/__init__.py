@@ -1,18 +1,22 @@
 """The embedded local model: a GGUF file run in this process by llama.cpp (xllamacpp).
 
-* :func:`demo_model_path` assembles and verifies the bundled demo model (extra ``demo-model``).
+* :func:`local_model_path` assembles and verifies a pinned model: ``"local"``, the 0.5B demo model
+  (extra ``demo-model``, also :func:`demo_model_path`), or ``"local-1.5b"``, the 1.5B model (extra
+  ``judge-model``); :data:`PINNED_MODELS` describes both.
 * :func:`start_local_model` starts (or reuses) a loopback llama.cpp server and returns a
   :class:`ChatLocalLlama`, a ``ChatOpenAI`` pointed at it (extra ``local``).
 * :class:`LocalLikelihood` scores given text by teacher forcing; :func:`supports_likelihood` tells
   whether a model can be used with it.
 
-``python -m langchain_picaco.local prepare`` assembles the demo model and prints its path.
+``python -m langchain_picaco.local prepare [--model local|local-1.5b|all]`` assembles the models
+(default: every one whose packages are installed) and prints their paths.
 
 Example:
     >>> from langchain_picaco.local import start_local_model
     >>> llm = start_local_model()  # doctest: +SKIP
     >>> llm.invoke("Say hi").content  # doctest: +SKIP
     'Hello! How can I assist you today?'
+    >>> judge = start_local_model("local-1.5b")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from langchain_picaco.local.demo_model import (
+    DEMO_MODEL,
     DEMO_MODEL_CHUNK_PACKAGES,
     DEMO_MODEL_CHUNK_VERSION,
     DEMO_MODEL_FILENAME,
@@ -29,9 +34,15 @@ from langchain_picaco.local.demo_model import (
     DEMO_MODEL_SHA256,
     DEMO_MODEL_SIZE,
     DEMO_MODEL_UPSTREAM,
+    JUDGE_MODEL,
+    PINNED_MODELS,
     ModelFileError,
+    PinnedModel,
+    chunks_installed,
     default_cache_dir,
     demo_model_path,
+    local_model_path,
+    pinned_model,
     verify_model_file,
 )
 
@@ -44,6 +55,7 @@ if TYPE_CHECKING:
     from langchain_picaco.local.likelihood import LocalLikelihood, supports_likelihood
 
 __all__ = [
+    "DEMO_MODEL",
     "DEMO_MODEL_CHUNK_PACKAGES",
     "DEMO_MODEL_CHUNK_VERSION",
     "DEMO_MODEL_FILENAME",
@@ -53,12 +65,18 @@ __all__ = [
     "DEMO_MODEL_SHA256",
     "DEMO_MODEL_SIZE",
     "DEMO_MODEL_UPSTREAM",
+    "JUDGE_MODEL",
+    "PINNED_MODELS",
     "ChatLocalLlama",
     "LocalLikelihood",
     "LocalServer",
     "ModelFileError",
+    "PinnedModel",
+    "chunks_installed",
     "default_cache_dir",
     "demo_model_path",
+    "local_model_path",
+    "pinned_model",
     "shutdown_all",
     "start_local_model",
     "supports_likelihood",

