@@ -1,17 +1,24 @@
 """Benchmark the embedded local model: LangChain interface vs raw runtime, and one judge call.
 
 Usage:
-    .venv/bin/python benchmarks/bench_local.py [--reps 5] [--tokens 96] [--model PATH]
+    .venv/bin/python benchmarks/bench_local.py [--reps 5] [--tokens 96] [--model local-1.5b|PATH]
 
-In one process and on one server it measures:
+``--model`` is a pinned model's spec (``local``, the default 0.5B demo model, or ``local-1.5b``) or
+a ``.gguf`` file. In one process and on one server it measures:
+
+0. Load time: ``start_local_model`` (verifying a pinned file, from its sidecar, and loading the
+   GGUF), wall time.
 
 1. Generation speed through ``ChatLocalLlama.invoke`` (HTTP + ChatOpenAI) and through the raw
    runtime (``xllamacpp.Server.handle_chat_completions``, in-process, no HTTP), on the same
    prompt, alternating the two, ``--reps`` times each; it prints the medians and their ratio
    (target >= 0.9).
    Tokens/s is end to end: generated tokens / wall time of the call. Each call generates exactly
-   ``--tokens`` tokens (``ignore_eos``), greedy, prompt cache off.
-2. A value-judge call: a ~450-token prompt that rates 4 values in one JSON-schema-constrained answer
+   ``--tokens`` tokens (``ignore_eos``), greedy, prompt cache off. The server-side decode speed is
+   the raw calls' ``timings.predicted_per_second``.
+2. Prompt processing: the ~450-token judge prompt through the raw runtime with ``max_tokens=1``
+   and the prompt cache off, ``--reps`` times; the server's ``timings.prompt_per_second``.
+3. A value-judge call: a ~450-token prompt that rates 4 values in one JSON-schema-constrained answer
    (~31 output tokens) with top-5 log-probabilities, with the prompt cache off and on (new response
    text every call, so only the shared system prefix can be reused), plus the same call without
    grammar and without log-probabilities, and the line format ``name: digit`` under a GBNF grammar.
@@ -146,6 +153,27 @@ def bench_generation(llm: Any, reps: int, tokens: int) -> None:
     print(f"ratio LangChain / raw           : {lc / rw:.3f}  (target >= 0.9: {verdict})")
 
 
+def bench_prompt(llm: Any, reps: int) -> None:
+    from langchain_openai.chat_models.base import _convert_message_to_dict
+
+    body = {
+        "messages": [_convert_message_to_dict(m) for m in judge_messages(0, "json")],
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "seed": 0,
+        "cache_prompt": False,
+    }
+    raw = llm.server.raw
+    raw.handle_chat_completions(body)  # warm-up
+    tps: list[float] = []
+    for _ in range(reps):
+        timings = raw.handle_chat_completions(body)["timings"]
+        tps.append(timings["prompt_per_second"])
+    n = timings["prompt_n"]
+    print(f"\n## Prompt processing ({n}-token judge prompt, cache off, {reps} reps, server-side)")
+    print(f"prompt tok/s : median {statistics.median(tps):6.2f}  {_fmt(tps)}")
+
+
 def bench_judge(llm: Any, reps: int) -> None:
     variants: dict[str, tuple[str, dict[str, Any]]] = {
         "json schema + top5, cache off": (
@@ -195,7 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=96)
-    parser.add_argument("--model", default=None, help="a .gguf file (default: the demo model)")
+    parser.add_argument("--model", default=None, help="'local' (default), 'local-1.5b' or a .gguf")
     args = parser.parse_args()
     print(f"cpu_count={os.cpu_count()}  {load()}")
     start = time.perf_counter()
@@ -204,6 +232,7 @@ def main() -> None:
     print(f"threads={llm.server.settings.n_threads} n_ctx={llm.server.settings.n_ctx}")
     try:
         bench_generation(llm, args.reps, args.tokens)
+        bench_prompt(llm, args.reps)
         bench_judge(llm, max(3, args.reps - 2))
     finally:
         llm.close()
