@@ -103,7 +103,7 @@ def test_good_judge_sees_every_value(name: str) -> None:
         assert v.specificity is not None and v.specificity > 1.0
         assert v.off_topic is not None and v.off_topic < 2.0
     assert report.warning_message() is None
-    assert report.usage.calls == calibration_calls(vs) == 2 * 2 * len(vs) + 4
+    assert report.usage.calls == calibration_calls(vs) == 2 * 5 * len(vs) + 4
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -286,7 +286,7 @@ def test_budget_floor_counts_the_calibration() -> None:
     opt = PicacoOptimizer(judge, values=vs, judge=judge, config=small(budget=Budget(max_calls=30)))
     with pytest.raises(ConfigError) as info:
         opt.optimize(QUERIES)
-    assert str(need) in info.value.problem and "calibrating the judge (20)" in info.value.problem
+    assert str(need) in info.value.problem and "calibrating the judge (44)" in info.value.problem
     assert judge.calls == 0
 
 

@@ -245,8 +245,8 @@ def test_calibration_covers_every_shipped_value() -> None:
     refs = load_calibration_references(names)
     assert list(refs) == names
     for name, entries in refs.items():
-        assert len(entries) == 2, name
-        assert len({e["query"] for e in entries}) == 2
+        assert len(entries) == 5, name
+        assert len({e["query"] for e in entries}) == 5
         for entry in entries:
             assert set(entry) == {"query", "acts", "violates"}
             assert entry["acts"] != entry["violates"]
