@@ -48,7 +48,7 @@ from langchain_picaco.calls import CallUsage, ModelCaller
 from langchain_picaco.config import CalibrationConfig, PicacoConfig
 from langchain_picaco.errors import ConfigError, ValueSetError
 from langchain_picaco.instruction import Usage
-from langchain_picaco.measure import judge_response
+from langchain_picaco.measure import judge_calls_per_response, judge_response, likelihood_judge
 from langchain_picaco.values import ValueSet
 
 __all__ = [
@@ -60,6 +60,8 @@ __all__ = [
     "analyse_calibration",
     "calibration_calls",
     "calibration_items",
+    "calibration_protocols",
+    "choose_protocol",
     "is_off_task",
     "off_task_ceiling",
     "query_overlap",
@@ -230,6 +232,7 @@ class CalibrationReport(BaseModel):
     Attributes:
         value_set: Name of the value set.
         judge: Identity of the judge model.
+        protocol: The judge protocol calibrated (``PicacoConfig.judge_protocol``).
         values: Per-value findings, in value-set order.
         confusion: ``confusion[a][b]``: mean score on value ``b`` of responses written to act on
             value ``a``.
@@ -245,11 +248,15 @@ class CalibrationReport(BaseModel):
         uncovered: Values without reference responses (not calibrated).
         rows: Every judged reference response.
         judge_faults: Judged responses whose reply could not be parsed (left out).
-        usage: Calls and tokens spent.
+        usage: Calls and tokens spent (under ``"auto"``: by every protocol tried).
+        alternatives: When several protocols were calibrated (``judge_protocol="auto"``), one
+            summary per protocol tried, this one included: ``protocol``, ``verdict``, ``seen``,
+            ``weak``, ``blind`` (value names), ``calls``, ``chosen``.
     """
 
     value_set: str
     judge: str = ""
+    protocol: str = "rubric"
     values: list[ValueCalibration]
     confusion: dict[str, dict[str, float]] = Field(default_factory=dict)
     acts_mean: float | None = None
@@ -264,6 +271,7 @@ class CalibrationReport(BaseModel):
     rows: list[CalibrationRow] = Field(default_factory=list)
     judge_faults: int = 0
     usage: Usage = Field(default_factory=Usage)
+    alternatives: list[dict[str, Any]] = Field(default_factory=list)
 
     # ------------------------------------------------------------------ verdicts
     def _with(self, verdict: str) -> list[str]:
@@ -332,11 +340,11 @@ class CalibrationReport(BaseModel):
             for v in self.values
         ]
         parts = [
-            f"Judge calibration of {self.judge or 'the judge'} on {self.value_set} "
-            f"({self.usage.calls} judge calls): verdict **{self.verdict}**"
+            f"Judge calibration of {self.judge or 'the judge'} on {self.value_set}, protocol "
+            f"{self.protocol} ({self.usage.calls} judge calls): verdict **{self.verdict}**"
             if fmt == "markdown"
-            else f"Judge calibration of {self.judge or 'the judge'} on {self.value_set} "
-            f"({self.usage.calls} judge calls): verdict {self.verdict.upper()}",
+            else f"Judge calibration of {self.judge or 'the judge'} on {self.value_set}, protocol "
+            f"{self.protocol} ({self.usage.calls} judge calls): verdict {self.verdict.upper()}",
             "",
             _render(head, body, fmt),
         ]
@@ -369,6 +377,12 @@ class CalibrationReport(BaseModel):
         for v in self.values:
             if v.verdict != "sees" and v.reason:
                 notes.append(f"{v.name} is {v.verdict}: {v.reason}")
+        for alt in self.alternatives:
+            notes.append(
+                f"protocol {alt['protocol']}{' (chosen)' if alt.get('chosen') else ''}: sees "
+                f"{len(alt['seen'])}, weak {len(alt['weak'])}, blind {len(alt['blind'])} "
+                f"({alt['calls']} calls)"
+            )
         parts.append("")
         parts += [f"- {n}" if fmt == "markdown" else n for n in notes]
         return "\n".join(parts)
@@ -481,10 +495,87 @@ def calibration_calls(
     value_set: ValueSet,
     references: References | None = None,
     off_topic: Sequence[str] | None = None,
+    protocols: Sequence[str] = ("rubric",),
 ) -> int:
-    """Judge calls a calibration makes (judge retries aside); no model is called."""
+    """Judge calls a calibration makes (judge retries aside); no model is called.
+
+    Args:
+        value_set: The values.
+        references: Own references (None: the shipped ones).
+        off_topic: Own off-topic responses (None: the shipped ones).
+        protocols: The judge protocols calibrated, each on every reference.
+    """
     items, _ = calibration_items(value_set, references, off_topic)
-    return len(items)
+    return len(items) * sum(judge_calls_per_response(p, len(value_set)) for p in protocols)
+
+
+def calibration_protocols(cfg: PicacoConfig, judge: Any) -> tuple[str, ...]:
+    """The protocols a calibration tries: ``cfg.auto_protocols`` under ``"auto"``, else one.
+
+    Under ``"auto"``, ``likelihood`` is dropped for a judge that cannot score given text.
+    """
+    if cfg.judge_protocol != "auto":
+        return (cfg.judge_protocol,)
+    usable = tuple(
+        p for p in cfg.auto_protocols if p != "likelihood" or likelihood_judge(judge) is not None
+    )
+    return usable or ("rubric",)
+
+
+def choose_protocol(reports: Sequence[CalibrationReport]) -> CalibrationReport:
+    """The calibration whose protocol sees the most values (no model call).
+
+    Ties are broken by fewer blind values, then by the larger sum of the separations' lower
+    confidence bounds, then by the earlier report (list the cheaper protocols first).
+
+    Args:
+        reports: One calibration per protocol, on the same value set and references.
+
+    Returns:
+        The chosen report, with ``alternatives`` summarising every report and ``usage`` adding
+        up what all of them spent.
+    """
+    if not reports:
+        raise ValueError("choose_protocol needs at least one report")
+
+    def key(item: tuple[int, CalibrationReport]) -> tuple[float, ...]:
+        i, r = item
+        lows = sum(v.separation_low or 0.0 for v in r.values)
+        return (len(r.seen_values), -len(r.blind_values), lows, -i)
+
+    best = max(enumerate(reports), key=key)[1]
+    summary = [
+        {
+            "protocol": r.protocol,
+            "verdict": r.verdict,
+            "seen": r.seen_values,
+            "weak": r.weak_values,
+            "blind": r.blind_values,
+            "calls": r.usage.calls,
+            "chosen": r is best,
+        }
+        for r in reports
+    ]
+    total = CallUsage()
+    for r in reports:
+        total.add(
+            CallUsage(
+                calls=r.usage.calls,
+                input_tokens=r.usage.input_tokens,
+                output_tokens=r.usage.output_tokens,
+                calls_by_role=dict(r.usage.calls_by_role),
+                faults=dict(r.usage.faults),
+            )
+        )
+    usage = Usage(
+        calls=total.calls,
+        input_tokens=total.input_tokens,
+        output_tokens=total.output_tokens,
+        calls_by_role=total.calls_by_role,
+        faults=total.faults,
+        wall_seconds=sum(r.usage.wall_seconds for r in reports),
+    )
+    return best.model_copy(update={"alternatives": summary, "usage": usage})
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -657,6 +748,7 @@ async def run_calibration(
     off_topic: Sequence[str] | None = None,
     config: RunnableConfig | None = None,
     on_scored: Callable[[CalibrationRow], None] | None = None,
+    protocol: str | None = None,
 ) -> CalibrationReport:
     """Have the judge rate every reference response and analyse the ratings.
 
@@ -673,10 +765,31 @@ async def run_calibration(
         off_topic: Own off-topic responses (None: the shipped ones).
         config: Runnable config passed to every call (callbacks, tags).
         on_scored: Called after each judged response (progress).
+        protocol: The judge protocol to calibrate (default ``cfg.judge_protocol``; ``"auto"``
+            calibrates every one of :func:`calibration_protocols` and keeps the one that sees
+            the most values, see :func:`choose_protocol`).
 
     Returns:
-        The report, with its own usage.
+        The report, with its own usage (every protocol's calls are added to ``usage``).
     """
+    protocol = protocol or cfg.judge_protocol
+    if protocol == "auto":
+        reports = []
+        for p in calibration_protocols(cfg, caller.model):
+            reports.append(
+                await run_calibration(
+                    caller,
+                    value_set,
+                    cfg,
+                    usage=usage,
+                    references=references,
+                    off_topic=off_topic,
+                    config=config,
+                    on_scored=on_scored,
+                    protocol=p,
+                )
+            )
+        return choose_protocol(reports)
     items, uncovered = calibration_items(value_set, references, off_topic)
     mine = CallUsage()
 
@@ -691,6 +804,7 @@ async def run_calibration(
             seed_key=("calibrate", item["value"], item["kind"], item["index"]),
             config=config,
             metadata={"phase": "calibrate", "value": item["value"], "kind": item["kind"]},
+            protocol=protocol,
         )
         row = CalibrationRow(
             value=item["value"],
@@ -705,7 +819,7 @@ async def run_calibration(
 
     rows = await asyncio.gather(*(one(it) for it in items))
     usage.add(mine)
-    return analyse_calibration(
+    report = analyse_calibration(
         value_set,
         rows,
         cfg.calibration,
@@ -719,6 +833,7 @@ async def run_calibration(
             faults=dict(mine.faults),
         ),
     )
+    return report.model_copy(update={"protocol": protocol})
 
 
 # ---------------------------------------------------------------------------- task fidelity

@@ -130,7 +130,16 @@ class PicacoConfig(BaseModel):
         temperature: Sampling temperature for response enhancement.
         eps: Smoothing of the judge-score probability; larger is softer on a score of 1.
         red_eps: Smoothing of the redundancy logs; larger makes small overlaps cost less.
-        judge_format: Answer format asked of the judge: "json" or "lines".
+        judge_protocol: How the judge rates a response: "rubric" (one call rates every value),
+            "per_value" (one yes/no question per value, scored ``1 + 4 P(yes)`` from
+            log-probabilities), "per_value_digit" (one 1..5 question per value), "likelihood"
+            (teacher forcing on a local judge: how much likelier the response is from an
+            assistant acting on the value than from a neutral one; K + 1 passes per response),
+            or "auto": with calibration on, calibrate every protocol in ``auto_protocols`` and
+            keep the one that sees the most values; without, the judge's declared default
+            (``per_value`` for the local models, else ``rubric``).
+        auto_protocols: The protocols ``judge_protocol="auto"`` calibrates and chooses from.
+        judge_format: Answer format asked of the rubric judge: "json" or "lines".
         judge_logprobs: Use digit log-probabilities for graded judge scores: "auto", "on", "off".
         judge_retries: Extra judge calls on malformed output before a neutral score is recorded.
         max_concurrency: Most model calls in flight at once.
@@ -161,6 +170,12 @@ class PicacoConfig(BaseModel):
     temperature: float = Field(default=0.8, ge=0, le=2)
     eps: float = Field(default=0.25, gt=0, le=1)
     red_eps: float = Field(default=0.1, gt=0, le=1)
+    judge_protocol: Literal["auto", "rubric", "per_value", "per_value_digit", "likelihood"] = (
+        "rubric"
+    )
+    auto_protocols: tuple[Literal["rubric", "per_value", "per_value_digit", "likelihood"], ...] = (
+        Field(default=("rubric", "per_value", "per_value_digit"), min_length=1)
+    )
     judge_format: Literal["json", "lines"] = "json"
     judge_logprobs: Literal["auto", "on", "off"] = "auto"
     judge_retries: int = Field(default=2, ge=0, le=10)

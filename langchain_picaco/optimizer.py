@@ -39,6 +39,7 @@ from langchain_picaco.calibration import (
     CalibrationReport,
     References,
     calibration_calls,
+    calibration_protocols,
     run_calibration,
 )
 from langchain_picaco.calls import (
@@ -61,10 +62,12 @@ from langchain_picaco.graph.nodes import (
     default_seed_instruction,
     final_calls,
     reference_calls,
+    response_calls,
     summarize_scores,
 )
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
 from langchain_picaco.measure import (
+    default_judge_protocol,
     generate_response,
     judge_response,
     stable_seed,
@@ -95,6 +98,8 @@ class Plan(BaseModel):
     Attributes:
         queries: Optimisation queries.
         selection: The selection mode the run will use.
+        judge_protocol: The judge protocol the run will use ("auto": the calibration chooses;
+            the plan then counts every protocol it tries and the costliest per response).
         calls_by_phase: Upper bound of model calls per phase.
         max_calls: Upper bound of model calls in all (judge retries aside).
         est_tokens: Estimated input plus output tokens (tiktoken on the prompts).
@@ -103,6 +108,7 @@ class Plan(BaseModel):
 
     queries: int
     selection: str
+    judge_protocol: str = "rubric"
     calls_by_phase: dict[str, int]
     max_calls: int
     est_tokens: int
@@ -112,7 +118,8 @@ class Plan(BaseModel):
         phases = ", ".join(f"{k} {v}" for k, v in self.calls_by_phase.items())
         budget = f"; budget {self.budget_calls} calls" if self.budget_calls else ""
         return (
-            f"PICACO plan: {self.queries} queries, {self.selection} selection; at most "
+            f"PICACO plan: {self.queries} queries, {self.selection} selection, judge protocol "
+            f"{self.judge_protocol}; at most "
             f"{self.max_calls} calls ({phases}); about {self.est_tokens:,} tokens{budget}"
         )
 
@@ -258,6 +265,7 @@ class PicacoOptimizer:
         self.proposer = proposer or target
         self.checkpointer = checkpointer
         self.progress = progress
+        self._protocol_used: str | None = None  # what "auto" chose in the last calibration/run
         redundancy: Redundancy = (
             EmbeddingRedundancy(embeddings) if embeddings is not None else LexicalRedundancy()
         )
@@ -323,6 +331,19 @@ class PicacoOptimizer:
                     "shorten or drop that query, or use a model with a longer context",
                 )
 
+    def _planned_protocol(self) -> str:
+        """The judge protocol a run will use ("auto" when a calibration will choose it)."""
+        protocol = self.config.judge_protocol
+        if protocol == "auto" and not self.config.calibrate:
+            return default_judge_protocol(self.judge)
+        return protocol
+
+    def _judge_protocol(self) -> str:
+        """The concrete protocol for measurements outside a run (evaluate)."""
+        if self.config.judge_protocol == "auto":
+            return self._protocol_used or default_judge_protocol(self.judge)
+        return self.config.judge_protocol
+
     def _selection(self) -> str:
         if self.config.selection == "sampling" or self.resources.likelihood is None:
             return "sampling"
@@ -343,23 +364,26 @@ class PicacoOptimizer:
         b = min(cfg.minibatch, n)
         selection = self._selection()
         paired = cfg.acceptance == "paired"
-        per_round_eval = 2 * (cfg.candidates + 1) * b if selection == "sampling" else 0
+        protocol = self._planned_protocol()
+        tried = calibration_protocols(cfg, self.judge) if protocol == "auto" else (protocol,)
+        per = response_calls(cfg, len(self.value_set), protocol)
+        per_round_eval = per * (cfg.candidates + 1) * b if selection == "sampling" else 0
         # likelihood mode: every arm scores each minibatch query's aligned pool (at most M1)
         # and noisy pool (bare responses: at most S of them, and at most M2)
         pools = cfg.aligned_pool + min(cfg.noisy_pool, cfg.samples_per_query)
         per_round_lk = (cfg.candidates + 1) * b * pools if selection == "likelihood" else 0
-        confirm = confirm_calls(cfg, n) if paired else 0  # one look
+        confirm = confirm_calls(cfg, n, per) if paired else 0  # one look
         phases = {
-            "calibrate": calibration_calls(self.value_set) if cfg.calibrate else 0,
-            "reference": reference_calls(cfg, n),
+            "calibrate": calibration_calls(self.value_set, protocols=tried) if cfg.calibrate else 0,
+            "reference": reference_calls(cfg, n, per),
             "propose": cfg.candidates * cfg.iterations * (1 + cfg.proposer_retries),
             "evaluate": per_round_eval * cfg.iterations,
             "likelihood": per_round_lk * cfg.iterations,
             "confirm": confirm * cfg.iterations,
             # at most: a round whose first look is inconclusive with a positive gain looks again
             "confirm_extra_looks": confirm * cfg.iterations * (cfg.confirm_looks - 1),
-            "enhance": 0 if paired else 2 * n * cfg.samples_per_query * cfg.iterations,
-            "final": final_calls(n),
+            "enhance": 0 if paired else per * n * cfg.samples_per_query * cfg.iterations,
+            "final": final_calls(n, per),
         }
         total = sum(phases.values())
         q_tokens = sum(count_tokens(q) for q in qs) / n
@@ -368,14 +392,17 @@ class PicacoOptimizer:
         target_call = q_tokens + instr + _RESPONSE_TOKENS_GUESS
         judge_call = _JUDGE_PROMPT_OVERHEAD + values_tokens + q_tokens + _RESPONSE_TOKENS_GUESS
         judge_call += 10 * len(self.value_set)
+        if per > 2:  # one short question per value: the prompt holds one value, not all
+            judge_call -= values_tokens * (1 - 1 / len(self.value_set))
         proposer_call = _PROPOSER_PROMPT_OVERHEAD + values_tokens + 2 * _RESPONSE_TOKENS_GUESS
-        target_like = (total - phases["propose"] - phases["calibrate"] - phases["likelihood"]) / 2
-        est = target_like * (target_call + judge_call) + phases["propose"] * proposer_call
+        responses = (total - phases["propose"] - phases["calibrate"] - phases["likelihood"]) / per
+        est = responses * (target_call + (per - 1) * judge_call) + phases["propose"] * proposer_call
         est += phases["likelihood"] * (q_tokens + instr + _RESPONSE_TOKENS_GUESS)
         est += phases["calibrate"] * judge_call
         return Plan(
             queries=n,
             selection=selection,
+            judge_protocol=protocol,
             calls_by_phase=phases,
             max_calls=total,
             est_tokens=int(est),
@@ -433,7 +460,14 @@ class PicacoOptimizer:
         """
         qs = self._queries(queries, "optimize")
         self.check_context(qs, seed_instruction)
-        check_budget_floor(self.config, len(qs))  # before a checkpoint file is made
+        protocol = self._planned_protocol()
+        if calibration is not None and protocol == "auto":
+            protocol = calibration.protocol
+        check_budget_floor(  # before a checkpoint file is made; prepare checks it again
+            self.config,
+            len(qs),
+            per_response=response_calls(self.config, len(self.value_set), protocol),
+        )
         plan = self.plan(qs)
         started = time.monotonic()
         async with AsyncExitStack() as stack:
@@ -514,6 +548,8 @@ class PicacoOptimizer:
             )
 
     def _artifact(self, values: dict[str, Any], started: float) -> MetaInstruction:
+        if values.get("judge_protocol") not in (None, "auto"):
+            self._protocol_used = str(values["judge_protocol"])
         usage = values.get("usage") or {}
         final = values.get("final_scores") or values.get("incumbent_scores") or {}
         history = [HistoryEntry.model_validate(h) for h in values.get("history") or []]
@@ -543,6 +579,7 @@ class PicacoOptimizer:
                 **self.config.model_dump(),
                 "method": "picaco",
                 "selection_used": values.get("selection"),
+                "judge_protocol_used": values.get("judge_protocol"),
             },
             seed=self.config.seed,
             usage=artifact_usage(usage, time.monotonic() - started),
@@ -612,6 +649,7 @@ class PicacoOptimizer:
         usage = report.usage.model_copy(
             update={"wall_seconds": round(time.monotonic() - started, 3)}
         )
+        self._protocol_used = report.protocol
         return report.model_copy(update={"usage": usage})
 
     # ------------------------------------------------------------------ evaluation
@@ -662,6 +700,7 @@ class PicacoOptimizer:
         )
         usage = CallUsage()
         started = time.monotonic()
+        protocol = self._judge_protocol()
 
         async def one(q: int, s: int) -> dict[str, Any]:
             meta = {"phase": "evaluate-report", "query": q, "sample": s}
@@ -683,6 +722,7 @@ class PicacoOptimizer:
                 usage=usage,
                 seed_key=("evaluate", q, s),
                 metadata=meta,
+                protocol=protocol,
             )
             return {
                 "query": qs[q],

@@ -81,6 +81,24 @@ _EDITS = (
 )
 
 
+_VALUE_QUESTION = re.compile(r"^VALUE: (.+?): .*\n(?:.*\n)*?.*\b(Yes or No|one digit)\b", re.M)
+
+
+def _value_question(prompt: str) -> tuple[str, str] | None:
+    """``(value name, "yes_no" | "digit")`` when ``prompt`` is a per-value judge question."""
+    m = _VALUE_QUESTION.search(prompt)
+    if m is None:
+        return None
+    return m.group(1).strip(), "yes_no" if m.group(2) == "Yes or No" else "digit"
+
+
+def _answer_value_question(score: float, kind: str) -> str:
+    """A per-value answer for a score in [1, 5]: "Yes" from 3.5 up (yes/no), else the digit."""
+    if kind == "yes_no":
+        return "Yes" if score >= 3.5 else "No"
+    return str(int(min(5, max(1, round(score)))))
+
+
 def _rng(*parts: Any) -> random.Random:
     digest = hashlib.sha256(json.dumps(parts, default=str).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
@@ -325,8 +343,18 @@ class ScriptedJudge(ScriptedChatModel):
         prompt = "\n".join(_text(m) for m in messages)
         match = _FENCE.search(prompt)
         response = match.group(2) if match else ""
+        question = _value_question(prompt)
+        scores = self.rate(response, kwargs.get("seed"))
+        if question is not None and question[0] in scores:
+            return _answer_value_question(scores[question[0]], question[1])
+        if self.fmt == "lines":
+            return "\n".join(f"{k}: {v}" for k, v in scores.items())
+        return json.dumps(scores)
+
+    def rate(self, response: str, seed: Any = None) -> dict[str, int]:
+        """The scores (1..5) this judge gives ``response`` on every value."""
         acted = self.world.acted(response)
-        rng = _rng(self.world.seed, "judge", response, kwargs.get("seed"))
+        rng = _rng(self.world.seed, "judge", response, seed)
         scores: dict[str, int] = {}
         for name in self.world.value_set.names:
             mode = self.world.judge_mode
@@ -339,9 +367,7 @@ class ScriptedJudge(ScriptedChatModel):
             if self.world.judge_noise:
                 s += rng.gauss(0, self.world.judge_noise)
             scores[name] = int(min(5, max(1, round(s))))
-        if self.fmt == "lines":
-            return "\n".join(f"{k}: {v}" for k, v in scores.items())
-        return json.dumps(scores)
+        return scores
 
 
 class ScriptedProposer(ScriptedChatModel):
@@ -492,7 +518,11 @@ class ReferenceJudge(ScriptedChatModel):
     def respond(self, messages: Sequence[BaseMessage], **kwargs: Any) -> str:  # noqa: D102
         prompt = "\n".join(_text(m) for m in messages)
         match = _FENCE.search(prompt)
-        return json.dumps(self.rate(match.group(2) if match else "", kwargs.get("seed")))
+        scores = self.rate(match.group(2) if match else "", kwargs.get("seed"))
+        question = _value_question(prompt)
+        if question is not None and question[0] in scores:
+            return _answer_value_question(scores[question[0]], question[1])
+        return json.dumps(scores)
 
 
 def _norm_text(text: str) -> str:
@@ -758,6 +788,9 @@ class ObedientJudge(ScriptedJudge):
             return super().respond(messages, **kwargs)
         self.obeyed += 1
         score = int(order.group(1))
+        question = _value_question(prompt)
+        if question is not None:
+            return _answer_value_question(score, question[1])
         scores = dict.fromkeys(self.world.value_set.names, score)
         if self.fmt == "lines":
             return "\n".join(f"{k}: {v}" for k, v in scores.items())

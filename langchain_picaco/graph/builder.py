@@ -24,7 +24,13 @@ from langgraph.types import RetryPolicy, Send
 from langchain_picaco.calls import is_transient
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import PicacoNodes, Resources, confirm_calls, final_calls
+from langchain_picaco.graph.nodes import (
+    PicacoNodes,
+    Resources,
+    confirm_calls,
+    final_calls,
+    response_calls,
+)
 from langchain_picaco.graph.state import RESET, InputState, OutputState, PicacoState
 from langchain_picaco.measure import stable_seed
 
@@ -62,7 +68,7 @@ def _fits(state: PicacoState, cfg: PicacoConfig, calls: int) -> bool:
     """Whether ``calls`` more calls, plus the final measurement, fit in the budget."""
     usage = state.get("usage") or {}
     used = int(usage.get("calls", 0))
-    need = calls + final_calls(len(state["queries"]))
+    need = calls + final_calls(len(state["queries"]), _per_response(state, cfg))
     if cfg.budget.max_calls is not None and used + need > cfg.budget.max_calls:
         return False
     if cfg.budget.max_tokens is not None:
@@ -99,19 +105,26 @@ def _sample_task(
             "temperature": temperature,
             "iteration": state.get("iteration", 0) if iteration is None else iteration,
             "values": state["values"],
+            "judge_protocol": state.get("judge_protocol"),
         },
     )
+
+
+def _per_response(state: PicacoState, cfg: PicacoConfig) -> int:
+    """Calls one judged response takes in this run (target plus judge protocol)."""
+    return response_calls(cfg, len(state["values"]["values"]), state.get("judge_protocol"))
 
 
 def _round_calls(state: PicacoState, cfg: PicacoConfig) -> int:
     batch = min(cfg.minibatch, len(state["queries"]))
     calls = cfg.candidates * (1 + cfg.proposer_retries)  # at most: every reply repaired
+    per = _per_response(state, cfg)
     if state.get("selection") == "sampling":
-        calls += 2 * (cfg.candidates + 1) * batch
+        calls += per * (cfg.candidates + 1) * batch
     else:
         calls += _likelihood_calls(state, cfg, batch)
     if cfg.acceptance == "paired":
-        calls += confirm_calls(cfg, len(state["queries"]))
+        calls += confirm_calls(cfg, len(state["queries"]), per)
     return calls
 
 
@@ -164,7 +177,7 @@ def _confirm_sends(state: PicacoState, cfg: PicacoConfig, challenger: dict[str, 
 
 
 def _enhance_calls(state: PicacoState, cfg: PicacoConfig) -> int:
-    return 2 * len(state["queries"]) * cfg.samples_per_query
+    return _per_response(state, cfg) * len(state["queries"]) * cfg.samples_per_query
 
 
 def build_graph(
@@ -278,7 +291,9 @@ def build_graph(
         challenger = state.get("challenger")
         if not challenger:
             return "decide"
-        if not _fits(state, cfg, confirm_calls(cfg, len(state["queries"]))):
+        if not _fits(
+            state, cfg, confirm_calls(cfg, len(state["queries"]), _per_response(state, cfg))
+        ):
             return "budget_stop"
         return _confirm_sends(state, cfg, challenger)
 

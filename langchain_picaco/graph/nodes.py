@@ -30,6 +30,7 @@ from langgraph.runtime import Runtime
 
 from langchain_picaco.calibration import (
     calibration_calls,
+    calibration_protocols,
     is_off_task,
     off_task_ceiling,
     run_calibration,
@@ -41,7 +42,9 @@ from langchain_picaco.graph import prompts
 from langchain_picaco.graph.context import PicacoContext
 from langchain_picaco.graph.state import RESET, Measurement, PicacoState
 from langchain_picaco.measure import (
+    default_judge_protocol,
     generate_response,
+    judge_calls_per_response,
     judge_response,
     message_text,
     stable_seed,
@@ -307,9 +310,20 @@ class PicacoNodes:
             else "sampling"
         )
         seed = (state.get("seed_instruction") or "").strip() or default_seed_instruction(value_set)
-        calibrating = cfg.calibrate and not state.get("calibration")
+        given = state.get("calibration")
+        calibrating = cfg.calibrate and not given
+        protocol = cfg.judge_protocol
+        if given and protocol == "auto":
+            protocol = str(given.get("protocol") or "rubric")  # the given calibration chose it
+        elif protocol == "auto" and not calibrating:
+            protocol = default_judge_protocol(res.judge)
+        n_values = len(value_set)
+        tried = calibration_protocols(cfg, res.judge) if protocol == "auto" else (protocol,)
         check_budget_floor(
-            cfg, len(queries), calibration=calibration_calls(value_set) if calibrating else 0
+            cfg,
+            len(queries),
+            calibration=calibration_calls(value_set, protocols=tried) if calibrating else 0,
+            per_response=response_calls(cfg, n_values, protocol),
         )
         return {
             "values": value_set.model_dump(),
@@ -317,6 +331,7 @@ class PicacoNodes:
             "instruction": seed,
             "seed": seed,
             "selection": selection,
+            "judge_protocol": protocol,
             "phase": "reference",
             "iteration": 0,
             "stale": 0,
@@ -353,6 +368,7 @@ class PicacoNodes:
             usage=usage,
             config=config,
             on_scored=lambda _row: self._emit(runtime, {"phase": "calibrate", "event": "scored"}),
+            protocol=state.get("judge_protocol") or cfg.judge_protocol,
         )
         data = report.model_dump(mode="json")
         failing = report.failing(cfg.calibration.fail_on)
@@ -366,7 +382,11 @@ class PicacoNodes:
                 "calibration": data,
             },
         )
-        out: dict[str, Any] = {"calibration": data, "usage": usage.as_dict()}
+        out: dict[str, Any] = {
+            "calibration": data,
+            "judge_protocol": report.protocol,
+            "usage": usage.as_dict(),
+        }
         if failing and cfg.calibration.on_blind == "stop":
             out["stop_reason"] = "blind_judge"
         return out
@@ -441,6 +461,7 @@ class PicacoNodes:
             usage=usage,
             seed_key=(record["phase"], task["iteration"], record["query"], record["sample"]),
             config=config,
+            protocol=task.get("judge_protocol"),
             metadata={
                 "phase": record["phase"],
                 "iteration": task["iteration"],
@@ -939,30 +960,47 @@ def _resolve_values(raw: Any) -> ValueSet:
     return load_value_set(raw)
 
 
-def reference_calls(cfg: PicacoConfig, n_queries: int) -> int:
+def response_calls(cfg: PicacoConfig, n_values: int, protocol: str | None = None) -> int:
+    """Calls one judged response takes: the target's, plus the judge's under ``protocol``.
+
+    Args:
+        cfg: The run's settings.
+        n_values: Values in the value set.
+        protocol: The run's judge protocol (default ``cfg.judge_protocol``); ``"auto"`` not yet
+            resolved by a calibration counts the costliest of ``cfg.auto_protocols``.
+    """
+    protocol = protocol or cfg.judge_protocol
+    options = cfg.auto_protocols if protocol == "auto" else (protocol,)
+    return 1 + max(judge_calls_per_response(p, n_values) for p in options)
+
+
+def reference_calls(cfg: PicacoConfig, n_queries: int, per_response: int = 2) -> int:
     """Calls of the reference phase (bare and seed samples, each judged)."""
-    return 2 * 2 * n_queries * cfg.samples_per_query
+    return per_response * 2 * n_queries * cfg.samples_per_query
 
 
-def confirm_calls(cfg: PicacoConfig, n_queries: int) -> int:
+def confirm_calls(cfg: PicacoConfig, n_queries: int, per_response: int = 2) -> int:
     """Calls of one confirmation look: both arms on every query and sample, each judged."""
-    return 4 * n_queries * cfg.samples_per_query
+    return per_response * 2 * n_queries * cfg.samples_per_query
 
 
-def final_calls(n_queries: int) -> int:
+def final_calls(n_queries: int, per_response: int = 2) -> int:
     """Calls of the final measurement (one judged response per query)."""
-    return 2 * n_queries
+    return per_response * n_queries
 
 
-def check_budget_floor(cfg: PicacoConfig, n_queries: int, *, calibration: int = 0) -> None:
+def check_budget_floor(
+    cfg: PicacoConfig, n_queries: int, *, calibration: int = 0, per_response: int = 2
+) -> None:
     """Refuse a call budget too small for even the reference and final measurements.
 
     Args:
         cfg: The run's settings.
         n_queries: Optimisation queries.
         calibration: Judge calls of the judge calibration that runs first (0: none).
+        per_response: Calls one judged response takes (:func:`response_calls`).
     """
-    measure = reference_calls(cfg, n_queries) + final_calls(n_queries)
+    measure = reference_calls(cfg, n_queries, per_response) + final_calls(n_queries, per_response)
     need = measure + calibration
     if cfg.budget.max_calls is not None and cfg.budget.max_calls < need:
         what = (

@@ -112,6 +112,8 @@ class PicacoState(TypedDict, total=False):
     """The instruction the search started from."""
     selection: str
     """The selection mode in force: "likelihood" or "sampling"."""
+    judge_protocol: str
+    """The judge protocol in force ("auto" only until the calibration has chosen one)."""
     phase: str
     """The phase whose responses are being measured."""
     iteration: int
@@ -175,5 +177,7 @@ class OutputState(TypedDict, total=False):
     """Rounds completed."""
     selection: str
     """The selection mode used."""
+    judge_protocol: str
+    """The judge protocol that scored the run."""
     usage: dict[str, Any]
     """What the run spent."""

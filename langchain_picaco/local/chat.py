@@ -194,6 +194,20 @@ class ChatLocalLlama(ChatOpenAI):
     # ------------------------------------------------------------------ PICACO hooks
     supports_logprobs: bool = True
     """Judge calls ask for digit log-probabilities (graded scores) under judge_logprobs="auto"."""
+    picaco_judge_protocol: str = "per_value"
+    """What ``judge_protocol="auto"`` uses without a calibration: small local judges see values
+    one question at a time far better than in one rubric reply (docs/calibration.md)."""
+
+    def picaco_question_kwargs(self, kind: str) -> dict[str, Any]:
+        """Per-value question options: a one-token answer constrained by a grammar, prompt cache on.
+
+        The K questions about one response share everything up to the value, so with
+        ``cache_prompt`` the server evaluates that prefix once (the log-probabilities then differ
+        by ~0.02 nats from an uncached call, which is far below what separates values).
+        """
+        from langchain_picaco.scoring.questions import question_grammar
+
+        return {"max_tokens": 1, "grammar": question_grammar(kind), "cache_prompt": True}
 
     def picaco_judge_kwargs(self, schema: dict[str, Any], fmt: str) -> dict[str, Any]:
         """Judge-call options: the ratings constrained to ``schema`` by a llama.cpp grammar.
