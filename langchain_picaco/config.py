@@ -111,6 +111,10 @@ class PicacoConfig(BaseModel):
         aligned_pool: Best responses kept per query (M1).
         noisy_pool: Bare-model responses that parrot the values the most, kept per query (M2).
         candidates: New candidate instructions proposed per round (C).
+        proposal_style: How the proposer writes a candidate: "rewrite" (the whole instruction,
+            improved on the weakest value; for capable proposers) or "add_sentence" (one new
+            sentence acting on the weakest value, appended to the incumbent by the code; small
+            local proposers manage this far more often than a rewrite, see docs/benchmarks.md).
         proposer_retries: Repair turns per candidate when a guard rejects the proposer's reply
             (a copy of an instruction already tried, a question, ...): the proposer is told why
             and asked again, in the same conversation. Each is a counted proposer call.
@@ -158,6 +162,7 @@ class PicacoConfig(BaseModel):
     aligned_pool: int = Field(default=10, ge=1, le=1000)
     noisy_pool: int = Field(default=15, ge=0, le=1000)
     candidates: int = Field(default=4, ge=1, le=64)
+    proposal_style: Literal["rewrite", "add_sentence"] = "rewrite"
     proposer_retries: int = Field(default=1, ge=0, le=3)
     beta: float = Field(default=1.0, gt=0)
     noise_weight: float = Field(default=1.0, ge=0)

@@ -72,7 +72,7 @@ __all__ = [
 
 _FENCE = re.compile(r"<<<RESPONSE (\S+)>>>\n(.*?)\n<<<END RESPONSE \1>>>", re.S)
 _INSTRUCTION = re.compile(r"<instruction>(.*?)</instruction>", re.S)
-_WEAKEST = re.compile(r"WEAKEST VALUE:\s*([\w\- ]+)")
+_WEAKEST = re.compile(r"(?:WEAKEST VALUE:|neglect this value:\n)\s*([\w\- ]+)")
 _EDITS = (
     "Always make sure your answer honours {value}.",
     "Let {value} shape your advice.",
@@ -388,15 +388,18 @@ class ScriptedProposer(ScriptedChatModel):
             # Not told which value is weakest (e.g. OPRO's prompt shows only mean scores): any
             # value is as likely a guess as another.
             weakest = rng.choice(names)
+        sentence_only = "<sentence>" in prompt  # the add_sentence style: one sentence to append
         if roll < 0.15:
             value = self.world.value_set.get(weakest)
-            new = f"{current} {value.description}".strip()
+            added = value.description
         elif roll < 0.25:
-            new = "What is your question?"
+            added = "What is your question?"
         else:
             pick = weakest if roll < 0.8 else rng.choice(names)
-            phrase = rng.choice(_EDITS).format(value=self.world.trigger(pick))
-            new = f"{current} {phrase}"
+            added = rng.choice(_EDITS).format(value=self.world.trigger(pick))
+        if sentence_only:
+            return f"<sentence>{added}</sentence>"
+        new = added if added.endswith("?") else f"{current} {added}"
         return f"<instruction>{new.strip()}</instruction>"
 
 

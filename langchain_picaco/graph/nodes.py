@@ -73,6 +73,7 @@ MAX_INSTRUCTION_CHARS = 1200
 MIN_INSTRUCTION_CHARS = 12
 """Shortest candidate instruction the guards accept."""
 _INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)(?:</instruction>|$)", re.S | re.I)
+_SENTENCE_TAG = re.compile(r"<sentence>(.*?)(?:</sentence>|$)", re.S | re.I)
 _QUESTION_START = re.compile(
     r"^(what|how|why|when|where|who|which|can|could|would|should|is|are|do|does|did)\b", re.I
 )
@@ -175,6 +176,10 @@ def paired_gain(diffs: Sequence[float], alpha: float) -> tuple[float, float, flo
     return mean, mean - half, mean + half
 
 
+def _norm_words(text: str) -> str:
+    return " ".join(_words(text))
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower())
 
@@ -225,6 +230,37 @@ def guard_candidate(
     for q in queries:
         if len(_words(q)) >= 4 and (_overlap(q, stripped) >= 0.6 or _overlap(stripped, q) >= 0.6):
             return "copies_query"
+    return None
+
+
+def parse_sentence(text: str) -> str:
+    """The sentence inside an ``add_sentence`` reply (between sentence tags, else the reply)."""
+    match = _SENTENCE_TAG.search(text)
+    body = match.group(1) if match else text
+    body = " ".join(body.strip().strip('"').split())
+    return body if not body or body[-1] in ".!" else body + "."
+
+
+def guard_sentence(
+    sentence: str, *, instruction: str, value_description: str, queries: Sequence[str]
+) -> str | None:
+    """Why a sentence to append is not usable (None when it is); see :func:`guard_candidate`.
+
+    Rejects an empty or too short sentence, a question, a copy of a query, a sentence that is
+    mostly the value's description (parroting), and one the instruction already says.
+    """
+    stripped = sentence.strip()
+    if len(stripped) < MIN_INSTRUCTION_CHARS:
+        return "empty" if not stripped else "too_short"
+    if stripped.endswith("?") or (_QUESTION_START.match(stripped) and "?" in stripped):
+        return "question"
+    for q in queries:
+        if len(_words(q)) >= 4 and (_overlap(q, stripped) >= 0.6 or _overlap(stripped, q) >= 0.6):
+            return "copies_query"
+    if _overlap(stripped, value_description) >= 0.5:
+        return "copies_values"
+    if _overlap(stripped, instruction) >= 0.6:
+        return "near_copy"
     return None
 
 
@@ -521,18 +557,29 @@ class PicacoNodes:
         iteration = state.get("iteration", 0) + 1
         scores = (state.get("incumbent_scores") or {}).get("per_value") or {}
         weakest = _weakest(scores, value_set.names, stable_seed(cfg.seed, "weakest", iteration))
-        prompt = prompts.PROPOSER_PROMPT
-        base = {
-            "values": value_set.describe(),
-            "instruction": state["instruction"],
-            "scores": "\n".join(
-                prompts.PROPOSER_SCORE_LINE.format(name=n, score=s) for n, s in scores.items()
-            )
-            or prompts.PROPOSER_NO_EXAMPLES,
-            "weakest": weakest,
-            "good_examples": _examples(state, "aligned", best=True),
-            "noisy_examples": _examples(state, "noisy", best=True),
-        }
+        sentences = cfg.proposal_style == "add_sentence"
+        if sentences:
+            prompt = prompts.PROPOSER_SENTENCE_PROMPT
+            repair = prompts.PROPOSER_SENTENCE_REPAIR_PROMPT
+            base = {
+                "instruction": state["instruction"],
+                "weakest": weakest,
+                "weakest_description": value_set.get(weakest).description,
+                "good_examples": _examples(state, "aligned", best=True, k=1),
+            }
+        else:
+            prompt, repair = prompts.PROPOSER_PROMPT, prompts.PROPOSER_REPAIR_PROMPT
+            base = {
+                "values": value_set.describe(),
+                "instruction": state["instruction"],
+                "scores": "\n".join(
+                    prompts.PROPOSER_SCORE_LINE.format(name=n, score=s) for n, s in scores.items()
+                )
+                or prompts.PROPOSER_NO_EXAMPLES,
+                "weakest": weakest,
+                "good_examples": _examples(state, "aligned", best=True),
+                "noisy_examples": _examples(state, "noisy", best=True),
+            }
         caller = self.caller(runtime, "proposer", value_set)
         usage = CallUsage()
         # A candidate that failed the noise test may come back (it gets fresh samples, and each
@@ -542,6 +589,23 @@ class PicacoNodes:
             *(h["instruction"] for h in state.get("history") or [] if h.get("accepted")),
         ]
         rejected = list(state.get("rejected") or [])
+
+        def read(reply: str) -> tuple[str, str | None]:
+            """The candidate in a reply, and why it is unusable (None: usable)."""
+            if not sentences:
+                text = parse_candidate(reply)
+                return text, guard_candidate(text, queries=state["queries"], seen=seen)
+            sentence = parse_sentence(reply)
+            reason = guard_sentence(
+                sentence,
+                instruction=state["instruction"],
+                value_description=base["weakest_description"],
+                queries=state["queries"],
+            )
+            text = f"{state['instruction']} {sentence}".strip()
+            if reason is not None:
+                return sentence, reason
+            return text, guard_candidate(text, queries=state["queries"], seen=seen)
 
         async def one(variant: int) -> str:
             messages = prompt.format_messages(**base, variant=variant)
@@ -562,18 +626,20 @@ class PicacoNodes:
                         "attempt": attempt,
                     },
                 )
-                text = parse_candidate(message_text(msg))
-                reason = guard_candidate(text, queries=state["queries"], seen=seen)
-                if reason is None or attempt == cfg.proposer_retries:
+                text, reason = read(message_text(msg))
+                if reason is None:
                     break
+                usage.fault(f"rejected_{reason}")
+                if attempt == cfg.proposer_retries:
+                    rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
+                    return ""
                 # Tell the proposer what was wrong and ask again in the same conversation.
                 rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
-                usage.fault(f"rejected_{reason}")
                 usage.fault("proposer_repaired")
                 messages = [
                     *messages,
                     msg,
-                    *prompts.PROPOSER_REPAIR_PROMPT.format_messages(
+                    *repair.format_messages(
                         problem=prompts.PROPOSER_PROBLEMS.get(reason, reason), weakest=weakest
                     ),
                 ]
@@ -583,7 +649,10 @@ class PicacoNodes:
         raw = await asyncio.gather(*(one(v) for v in range(1, cfg.candidates + 1)))
         candidates: list[str] = []
         for text in raw:
-            reason = guard_candidate(text, queries=state["queries"], seen=[*seen, *candidates])
+            if not text:
+                continue  # rejected (and recorded) inside the repair loop
+            # Only the round's own duplicates are left to catch: each reply passed its guards.
+            reason = "duplicate" if _norm_words(text) in map(_norm_words, candidates) else None
             if reason:
                 rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
                 usage.fault(f"rejected_{reason}")

@@ -236,11 +236,52 @@ PROPOSER_PROBLEMS = {
     "duplicate": "it repeats an instruction that was already tried, word for word",
     "question": "it is a question, not an instruction to the assistant",
     "copies_query": "it copies a user question instead of instructing the assistant",
+    "near_copy": "it is almost the same as an instruction that was already tried",
+    "copies_values": "it pastes the value's description instead of saying what to do",
 }
 """What the repair turn tells the proposer about each guard's rejection reason."""
 
 PROPOSER_REPAIR_PROMPT = ChatPromptTemplate.from_messages([("human", PROPOSER_REPAIR)])
 """The repair turn as a template (one human message), appended after the rejected reply."""
+
+PROPOSER_SENTENCE_SYSTEM = """\
+You help write a system instruction for an AI assistant. The instruction speaks to the assistant \
+("You ..."), is placed before every user question, and shapes how the assistant answers any \
+question. You add ONE sentence to it."""
+
+PROPOSER_SENTENCE_HUMAN = """\
+CURRENT INSTRUCTION:
+<instruction>{instruction}</instruction>
+
+Answers under it neglect this value:
+{weakest}: {weakest_description}
+
+An answer that acts on it well:
+{good_examples}
+
+Write ONE new sentence to add to the instruction. It tells the assistant concretely what to do \
+in its answers so that they act on {weakest}, in your own words: do not copy the value's \
+description, do not mention any particular user question, and do not ask a question. \
+Variation {variant}: use a different idea from other variations. Reply with only the sentence \
+between <sentence> and </sentence>."""
+
+PROPOSER_SENTENCE_PROMPT = ChatPromptTemplate.from_messages(
+    [("system", PROPOSER_SENTENCE_SYSTEM), ("human", PROPOSER_SENTENCE_HUMAN)]
+)
+"""The ``add_sentence`` proposer prompt (a small model writes one sentence; the code appends it to
+the instruction). Variables: ``instruction``, ``weakest``, ``weakest_description``,
+``good_examples``, ``variant``."""
+
+PROPOSER_SENTENCE_REPAIR = """\
+That sentence cannot be used: {problem}. Write a DIFFERENT sentence that tells the assistant what \
+to do so its answers act on {weakest}. Reply with only the sentence between <sentence> and \
+</sentence>."""
+"""The repair turn of the ``add_sentence`` style. Variables: ``problem``, ``weakest``."""
+
+PROPOSER_SENTENCE_REPAIR_PROMPT = ChatPromptTemplate.from_messages(
+    [("human", PROPOSER_SENTENCE_REPAIR)]
+)
+"""The ``add_sentence`` repair turn as a template."""
 
 PROPOSER_SCORE_LINE = "- {name}: {score:.2f}"
 """One per-value score line shown to the proposer."""

@@ -1,0 +1,129 @@
+"""How often does a proposer write a usable candidate instruction? (issue 12, deliverable 4)
+
+It runs the optimiser's own ``propose`` node (guards and repair turn included) on a state like
+the one after a reference phase: the value-listing seed as the incumbent, per-value scores with
+one weakest value, and good examples (the shipped calibration answers that act on a value).
+Each round asks for ``--candidates`` candidates; a candidate is *usable* when it passes every
+guard (not empty, not a question, not a copy of a query, not a duplicate or near-copy of an
+instruction already tried). The script reports the usable share with and without the repair
+turn, the rejection reasons, and the proposer calls and seconds spent.
+
+Usage:
+    .venv/bin/python benchmarks/proposer_rate.py --proposer local-1.5b --values confucianism-4 \
+        --rounds 6 --candidates 2 [--style rewrite|add_sentence] [--retries 0,1]
+
+Models are named as everywhere (``local``, ``local-1.5b``, a ``.gguf`` path, ``provider:model``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import time
+from collections import Counter
+from types import SimpleNamespace
+from typing import Any
+
+from langchain_picaco.config import PicacoConfig
+from langchain_picaco.graph.context import PicacoContext
+from langchain_picaco.graph.nodes import PicacoNodes, Resources, default_seed_instruction
+from langchain_picaco.models import resolve_model
+from langchain_picaco.queries import load_calibration_references, load_queries
+from langchain_picaco.values import load_value_set
+
+
+def _state(value_set: Any, weakest: str, iteration: int) -> dict[str, Any]:
+    queries = load_queries(value_set.name, split="optimize")[:4]
+    refs = load_calibration_references(list(value_set.names))
+    aligned = {}
+    for q, name in enumerate(value_set.names[: len(queries)]):
+        text = refs[name][0]["acts"]
+        aligned[str(q)] = [{"query": q, "text": text, "weight": 1.0 - 0.1 * q}]
+    scores = {n: (2.2 if n == weakest else 3.6) for n in value_set.names}
+    seed = default_seed_instruction(value_set)
+    return {
+        "values": value_set.model_dump(),
+        "queries": queries,
+        "instruction": seed,
+        "iteration": iteration,
+        "incumbent_scores": {"per_value": scores},
+        "aligned": aligned,
+        "noisy": {},
+        "history": [{"iteration": 0, "instruction": seed, "accepted": True}],
+        "rejected": [],
+    }
+
+
+async def _run(args: argparse.Namespace, retries: int) -> dict[str, Any]:
+    value_set = load_value_set(args.values)
+    proposer = resolve_model(args.proposer, role="proposer", max_tokens=args.max_tokens)
+    resources = Resources(target=proposer, judge=proposer, proposer=proposer)
+    nodes = PicacoNodes(resources)
+    totals: Counter[str] = Counter()
+    examples: list[str] = []
+    calls = 0
+    started = time.monotonic()
+    for r in range(args.rounds):
+        cfg = PicacoConfig(
+            candidates=args.candidates,
+            proposer_retries=retries,
+            seed=args.seed + r,
+            calibrate=False,
+            **({"proposal_style": args.style} if args.style else {}),
+        )
+        runtime = SimpleNamespace(context=PicacoContext(config=cfg), stream_writer=None)
+        weakest = value_set.names[r % len(value_set)]
+        out = await nodes.propose(_state(value_set, weakest, r), runtime, {})  # type: ignore[arg-type]
+        calls += out["usage"]["calls"]
+        totals["usable"] += len(out["candidates"])
+        totals["asked"] += args.candidates
+        for rej in out["rejected"]:
+            totals[f"rejected:{rej['reason']}"] += 1
+        examples += out["candidates"][:1]
+    wall = time.monotonic() - started
+    return {
+        "retries": retries,
+        "usable": totals["usable"],
+        "asked": totals["asked"],
+        "rate": totals["usable"] / max(1, totals["asked"]),
+        "rejections": {k: v for k, v in totals.items() if k.startswith("rejected:")},
+        "proposer_calls": calls,
+        "wall_s": round(wall, 1),
+        "examples": examples[:4],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--proposer", default="local-1.5b")
+    parser.add_argument("--values", default="confucianism-4")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--candidates", type=int, default=2)
+    parser.add_argument("--retries", default="0,1", help="proposer_retries values to measure")
+    parser.add_argument("--style", default=None, help="PicacoConfig.proposal_style, if set")
+    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    results = []
+    for retries in (int(x) for x in args.retries.split(",")):
+        res = asyncio.run(_run(args, retries))
+        res.update(
+            proposer=args.proposer, values=args.values, style=args.style or "default",
+            commit=commit, load=os.getloadavg()[0],
+        )  # fmt: skip
+        results.append(res)
+        print(json.dumps(res, indent=1), flush=True)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
