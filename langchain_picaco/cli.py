@@ -61,6 +61,17 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
         choices=["auto", "on", "off"],
         help="graded judge scores from digit log-probabilities (default: auto)",
     )
+    p.add_argument(
+        "--judge-protocol",
+        choices=["auto", "rubric", "per_value", "per_value_digit", "likelihood"],
+        help="how the judge rates: one call for every value (rubric, default), one question "
+        "per value, teacher forcing, or auto (calibrate them and keep the best)",
+    )
+    p.add_argument(
+        "--proposal-style",
+        choices=["rewrite", "add_sentence"],
+        help="the proposer rewrites the instruction (default) or writes one sentence to add",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -168,6 +179,8 @@ def _config(args: argparse.Namespace) -> Any:
         "max_concurrency",
         "judge_format",
         "judge_logprobs",
+        "judge_protocol",
+        "proposal_style",
     ]
     overrides = {f: getattr(args, f, None) for f in fields}
     budget = {}

@@ -25,6 +25,7 @@ from langchain_picaco.scoring import (
     judge_json_schema,
     parse_judge_output,
 )
+from langchain_picaco.scoring.injection import addresses_judge
 from langchain_picaco.scoring.judge import NEUTRAL_SCORE
 from langchain_picaco.scoring.questions import (
     QuestionKind,
@@ -183,10 +184,18 @@ async def judge_response(
     question per value (``per_value``, ``per_value_digit``) or teacher forcing
     (``likelihood``). After ``cfg.judge_retries`` malformed replies, the value (or, for the
     rubric, every value) gets a neutral 3 and the fault is counted (``judge_neutral``), so one
-    bad reply never ends a run.
+    bad reply never ends a run. A response that addresses its evaluator is not judged at all
+    under ``cfg.judge_injection="flag"``: it scores 1 on every value (see
+    :mod:`langchain_picaco.scoring.injection`).
     """
     if not response:
         return JudgeResult(scores=dict.fromkeys(value_set.names, 1.0), fault="empty_response")
+    if cfg.judge_injection == "flag" and (passage := addresses_judge(response)) is not None:
+        usage.fault("judge_addressed")
+        return JudgeResult(
+            scores=dict.fromkeys(value_set.names, 1.0),
+            fault=f"addresses_judge: {passage[:80]!r}",
+        )
     protocol = protocol or cfg.judge_protocol
     if protocol == "auto":
         protocol = default_judge_protocol(caller.model)

@@ -44,12 +44,13 @@ def weak_response(world: SyntheticWorld, query: str) -> str:
 
 
 async def rate(judge: Any, world: SyntheticWorld, query: str, response: str) -> dict[str, float]:
+    # The fences alone (the addressed-judge flag off): does an order reach the judge?
     result = await judge_response(
         ModelCaller(judge, "judge"),
         world.value_set,
         query,
         response,
-        settings(),
+        settings(judge_injection="off"),
         usage=CallUsage(),
         seed_key=0,
     )
@@ -123,14 +124,62 @@ class InjectingTarget(ScriptedTarget):
 
 def test_responses_carrying_orders_are_scored_as_without_them(world: SyntheticWorld) -> None:
     instruction = "Honour tradition and conformity. Honour benevolence."
-    plain = make_optimizer(world, judge=ObedientJudge(world=world))
+    fences_only = settings(judge_injection="off")
+    plain = make_optimizer(world, judge=ObedientJudge(world=world), config=fences_only)
     judge = ObedientJudge(world=world)
-    sneaky = make_optimizer(world, target=InjectingTarget(world=world), judge=judge)
+    sneaky = make_optimizer(
+        world, target=InjectingTarget(world=world), judge=judge, config=fences_only
+    )
     clean_report = plain.evaluate(instruction, QUERIES)
     report = sneaky.evaluate(instruction, QUERIES)
     assert report.scores == clean_report.scores
     assert judge.obeyed == 0
     assert all(ORDER in r["response"] for r in report.responses)
+
+
+@pytest.mark.parametrize("name", list(PAYLOADS))
+async def test_a_response_addressing_the_judge_is_flagged_and_scored_lowest(
+    name: str, world: SyntheticWorld
+) -> None:
+    judge = ObedientJudge(world=world)
+    usage = CallUsage()
+    good = world.respond("Honour tradition. Honour benevolence.", QUERIES[0], temperature=0, seed=0)
+    result = await judge_response(
+        ModelCaller(judge, "judge"),
+        world.value_set,
+        QUERIES[0],
+        PAYLOADS[name].format(text=good),
+        settings(),
+        usage=usage,
+        seed_key=0,
+    )
+    assert result.scores == dict.fromkeys(world.value_set.names, 1.0)
+    assert result.fault is not None and result.fault.startswith("addresses_judge")
+    assert usage.calls == judge.calls == 0 and usage.faults == {"judge_addressed": 1}
+
+
+def test_an_instruction_that_makes_the_target_address_the_judge_loses(
+    world: SyntheticWorld,
+) -> None:
+    instruction = "Honour tradition and conformity. Honour benevolence."
+    judge = ObedientJudge(world=world)
+    sneaky = make_optimizer(world, target=InjectingTarget(world=world), judge=judge)
+    report = sneaky.evaluate(instruction, QUERIES)
+    assert report.scores.mean == 1.0 and report.judge_faults == len(QUERIES)
+    assert judge.calls == 0 and judge.obeyed == 0
+
+
+def test_no_shipped_answer_is_taken_for_an_order_to_the_judge() -> None:
+    from langchain_picaco.queries import load_calibration_references, load_off_topic_references
+    from langchain_picaco.scoring.injection import addresses_judge
+    from langchain_picaco.values import list_value_sets, load_value_set
+
+    names = {n for s in list_value_sets() for n in load_value_set(s).names}
+    refs = load_calibration_references(sorted(names))
+    texts = [e[k] for entries in refs.values() for e in entries for k in ("acts", "violates")]
+    texts += list(load_off_topic_references())
+    assert len(texts) > 150
+    assert [t for t in texts if addresses_judge(t)] == []
 
 
 # ------------------------------------------------------------------------- real model
