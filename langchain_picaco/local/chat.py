@@ -199,15 +199,16 @@ class ChatLocalLlama(ChatOpenAI):
     one question at a time far better than in one rubric reply (docs/calibration.md)."""
 
     def picaco_question_kwargs(self, kind: str) -> dict[str, Any]:
-        """Per-value question options: a one-token answer constrained by a grammar, prompt cache on.
+        """Per-value question options: a one-token answer constrained by a grammar.
 
-        The K questions about one response share everything up to the value, so with
-        ``cache_prompt`` the server evaluates that prefix once (the log-probabilities then differ
-        by ~0.02 nats from an uncached call, which is far below what separates values).
+        The answer's log-probabilities are read before the grammar applies, so the grammar only
+        guarantees a parsable reply. The prompt cache stays at the model's setting (off by
+        default): the value comes first in the question, so only the system message would be
+        shared, and cached prefixes make log-probabilities differ slightly between runs.
         """
         from langchain_picaco.scoring.questions import question_grammar
 
-        return {"max_tokens": 1, "grammar": question_grammar(kind), "cache_prompt": True}
+        return {"max_tokens": 1, "grammar": question_grammar(kind)}
 
     def picaco_judge_kwargs(self, schema: dict[str, Any], fmt: str) -> dict[str, Any]:
         """Judge-call options: the ratings constrained to ``schema`` by a llama.cpp grammar.

@@ -10,9 +10,10 @@ about ONE value at a time instead:
 * ``digit``: "How well ... ? Answer with one digit, 1 to 5." The score is the expected digit
   under the judge's distribution (the written digit when the reply has no log-probabilities).
 
-Every prompt starts with the same system message, query and response, and ends with the value, so
-the K questions about one response share their prefix (a server's prompt cache evaluates it once).
-Nothing here calls a model.
+Each prompt names the value first, then shows the query and the response, then asks: on the 1.5B
+local judge, asking about the value after the response (so that a prompt cache could share the
+query and response between a response's K questions) more than halved the separation between
+answers that act on a value and answers that violate it. Nothing here calls a model.
 """
 
 from __future__ import annotations
@@ -104,8 +105,7 @@ def build_value_messages(
         salt: Salt of the fence ids.
 
     Returns:
-        ``[SystemMessage, HumanMessage]``; for one response, every value's messages are equal up
-        to the value line and the question.
+        ``[SystemMessage, HumanMessage]``; the system message is the same for every value.
     """
     kind = QuestionKind(kind)
     return JUDGE_VALUE_PROMPT.format_messages(

@@ -1,0 +1,55 @@
+"""The demo's outcome report: what a run found, or why nothing was accepted (issue 12)."""
+
+from __future__ import annotations
+
+from langchain_picaco.calibration import CalibrationReport, ValueCalibration
+from langchain_picaco.demo import outcome_lines
+from langchain_picaco.instruction import HistoryEntry, MetaInstruction
+from langchain_picaco.values import load_value_set
+
+SEED = "Respond to the user in a way that reflects all of these values: tradition."
+
+
+def _mi(history: list[HistoryEntry], stop: str = "iterations") -> MetaInstruction:
+    return MetaInstruction(
+        text=SEED,
+        value_set=load_value_set("confucianism-4"),
+        history=[HistoryEntry(iteration=0, instruction=SEED, accepted=True), *history],
+        stop_reason=stop,
+    )
+
+
+def test_an_accepted_round_is_reported_with_its_confirmed_gain() -> None:
+    h = HistoryEntry(
+        iteration=1, instruction=SEED + " Keep customs.", gain=0.4, gain_low=0.1, accepted=True
+    )
+    lines = outcome_lines(_mi([h]))
+    assert len(lines) == 1 and "ACCEPTED" in lines[0] and "+0.400" in lines[0]
+    assert "+0.100 > 0" in lines[0]
+
+
+def test_no_acceptance_names_blind_values_rejections_and_challenger_intervals() -> None:
+    history = [
+        HistoryEntry(iteration=1, instruction="x", rejected_reason="duplicate"),
+        HistoryEntry(iteration=1, instruction="y", rejected_reason="duplicate"),
+        HistoryEntry(iteration=2, instruction="z", rejected_reason="copies_values"),
+        HistoryEntry(iteration=2, instruction=SEED + " A.", gain=0.2, gain_low=-0.3, gain_high=0.7),
+        HistoryEntry(iteration=2, instruction=SEED + " B."),
+    ]
+    calibration = CalibrationReport(
+        value_set="confucianism-4",
+        values=[
+            ValueCalibration(name="tradition", verdict="sees"),
+            ValueCalibration(name="conformity", verdict="blind"),
+            ValueCalibration(name="benevolence", verdict="weak"),
+            ValueCalibration(name="security", verdict="sees"),
+        ],
+    )
+    text = "\n".join(outcome_lines(_mi(history, stop="patience"), calibration))
+    assert "no candidate was accepted" in text
+    assert "does not clearly see conformity, benevolence" in text
+    assert "sees tradition, security" in text
+    assert "2 of 5 proposals were usable" in text and "duplicate 2, copies_values 1" in text
+    assert "paired gain +0.200 [-0.300, +0.700]" in text
+    assert "1 candidate(s) did not beat the incumbent" in text
+    assert "stopped by: patience" in text
