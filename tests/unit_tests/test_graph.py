@@ -12,6 +12,7 @@ import pytest
 from langchain_core.messages import BaseMessage, SystemMessage
 from langgraph.runtime import Runtime
 
+from langchain_picaco.calibration import t_quantile
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.graph.builder import (
     _STEPS_OUTSIDE_ROUNDS,
@@ -25,7 +26,6 @@ from langchain_picaco.graph.nodes import (
     MAX_INSTRUCTION_CHARS,
     PicacoNodes,
     Resources,
-    _t_quantile,
     _weakest,
     default_seed_instruction,
     guard_candidate,
@@ -208,15 +208,35 @@ def test_parse_candidate() -> None:
 
 # ------------------------------------------------------------------------------------ statistics
 def test_t_quantile_matches_tables() -> None:
-    assert _t_quantile(0.975, 10) == pytest.approx(2.228, abs=2e-3)
-    assert _t_quantile(0.95, 5) == pytest.approx(2.015, abs=5e-3)
-    assert _t_quantile(0.995, 30) == pytest.approx(2.750, abs=2e-3)
-    assert _t_quantile(0.975, 1000) == pytest.approx(1.962, abs=2e-3)
+    assert t_quantile(0.975, 10) == pytest.approx(2.228, abs=2e-3)
+    assert t_quantile(0.95, 5) == pytest.approx(2.015, abs=5e-3)
+    assert t_quantile(0.995, 30) == pytest.approx(2.750, abs=2e-3)
+    assert t_quantile(0.975, 1000) == pytest.approx(1.962, abs=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("alpha", "df", "expected"),
+    [(0.0025, 1, 127.32), (0.0025, 2, 14.089), (0.025, 4, 2.776)],
+)
+def test_paired_gain_uses_the_exact_t_quantile_at_small_df(
+    alpha: float, df: int, expected: float
+) -> None:
+    # Differences with mean 0 and standard deviation sqrt(n): the half-width of the interval is
+    # then exactly t(1 - alpha, n - 1). Known table values, not the code compared with itself
+    # (the old Cornish-Fisher series gave 65.3 and 13.1 at df = 1 and 2).
+    n = df + 1
+    base = [float(i) - (n - 1) / 2 for i in range(n)]  # mean 0
+    sd = math.sqrt(sum(b * b for b in base) / (n - 1))
+    diffs = [b * math.sqrt(n) / sd for b in base]
+    mean, low, high = paired_gain(diffs, alpha)
+    assert mean == pytest.approx(0.0, abs=1e-12)
+    assert high == pytest.approx(expected, rel=2e-4)
+    assert low == pytest.approx(-expected, rel=2e-4)
 
 
 def test_paired_gain() -> None:
     mean, low, high = paired_gain([1.0, 2.0, 3.0, 4.0], 0.025)
-    half = _t_quantile(0.975, 3) * math.sqrt(5 / 3) / 2
+    half = t_quantile(0.975, 3) * math.sqrt(5 / 3) / 2
     assert (mean, low, high) == pytest.approx((2.5, 2.5 - half, 2.5 + half))
     assert paired_gain([2.0, 2.0, 2.0], 0.01) == (2.0, 2.0, 2.0)
     assert paired_gain([3.0], 0.05) == (3.0, -math.inf, math.inf)
