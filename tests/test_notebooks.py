@@ -5,6 +5,9 @@ described by a kernel spec written to a temporary directory: nothing is register
 no user-level Jupyter or IPython state is read or written. Notebooks see
 ``PICACO_NOTEBOOK_FAST=1`` and may use it to shrink their work. ``PICACO_NOTEBOOK_TIMEOUT``
 (seconds, default 300) bounds each cell.
+
+A notebook that starts the real local model (``start_local_model``) is marked ``integration``:
+``make unit`` (``-m "not integration"``) does not run it; the other notebooks are unit tests.
 """
 
 from __future__ import annotations
@@ -25,6 +28,18 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 KERNEL_NAME = "picaco-test-python"
 CELL_TIMEOUT = int(os.environ.get("PICACO_NOTEBOOK_TIMEOUT", "300"))
+
+
+def _uses_local_model(path: Path) -> bool:
+    """Whether a notebook's code starts the real local model (then it is an integration test)."""
+    nb = nbformat.read(path, as_version=4)
+    return any("start_local_model" in cell.source for cell in nb.cells if cell.cell_type == "code")
+
+
+NOTEBOOK_RUNS = [
+    pytest.param(p, id=p.stem, marks=[pytest.mark.integration] if _uses_local_model(p) else [])
+    for p in NOTEBOOKS
+]
 
 
 def _load_generator() -> ModuleType:
@@ -66,7 +81,7 @@ def test_there_are_notebooks() -> None:
     assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOK_RUNS)
 def test_notebook_runs(path: Path, private_kernel: str, tmp_path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
