@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` (a real optimisation on the embedded local model)
-# and `make test` (the whole suite). Both create or reuse .venv and install what they need.
+# and `make test` (lint, then the whole suite). Both create or reuse .venv and install what they
+# need.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -23,7 +24,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m langchain_picaco.demo
 
-test: $(STAMP)
+# Lint first (ruff also formats the Python blocks in docs/*.md and README.md), so it stays green.
+test: lint
 	$(PY) -m pytest tests -q
 
 unit: $(STAMP)

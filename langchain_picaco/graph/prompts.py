@@ -152,7 +152,7 @@ JUDGE_VALUE_PROMPT = ChatPromptTemplate.from_messages(
 JUDGE_VALUE_YES_GRAMMAR = 'root ::= "Yes" | "No"'
 """llama.cpp grammar for a yes/no answer (log-probabilities are read before the grammar applies)."""
 
-JUDGE_VALUE_DIGIT_GRAMMAR = 'root ::= [1-5]'
+JUDGE_VALUE_DIGIT_GRAMMAR = "root ::= [1-5]"
 """llama.cpp grammar for a one-digit answer."""
 
 # -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The unit run (``make unit``: ``-m "not integration"``) never starts the real local model."""
+"""How the suite is run: ``make unit`` never starts the real local model; ``make test`` lints."""
 
 from __future__ import annotations
 
@@ -44,3 +44,25 @@ def test_the_local_model_notebook_is_integration_only() -> None:
     assert any("test_committed_notebook_has_no_outputs[05_optimize_local]" in t for t in unit)
     integration = _collected("integration")
     assert integration == ["tests/test_notebooks.py::test_notebook_runs[05_optimize_local]"]
+
+
+def test_make_test_runs_lint_first() -> None:
+    # -o: take the install stamp as up to date, so only the test recipe itself is printed
+    out = subprocess.run(
+        ["make", "-n", "-o", ".venv/.picaco-installed", "test"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+
+    def first(text: str) -> int:
+        found = [i for i, line in enumerate(lines) if text in line]
+        assert found, f"`make test` does not run {text!r}:\n{out.stdout}"
+        return found[0]
+
+    pytest_run = first("-m pytest tests")
+    assert first("ruff check .") < pytest_run
+    assert first("ruff format --check .") < pytest_run
