@@ -674,6 +674,7 @@ class PicacoNodes:
         per_value: dict[str, dict[str, Any]] = {}
         out: dict[str, Any] = {"measurements": RESET}
         usage = CallUsage()
+        ms: list[Measurement] = []  # the screened responses (sampling mode)
         if state.get("selection") == "likelihood":
             per_query, scored = await self._likelihood_objectives(state, runtime, candidates)
             usage.add(scored)
@@ -689,7 +690,16 @@ class PicacoNodes:
                 per_value[arm] = summarize_scores(
                     [m for m in ms if m["arm"] == arm], value_set.names
                 )
-            out["aligned"] = merge_pool(state.get("aligned") or {}, ms, cfg.aligned_pool)
+            # Only the winner's responses join the aligned pool: the incumbent's here, and a
+            # candidate's only once it is accepted (below, under greedy acceptance; in
+            # ``accept``, from its confirmation, under paired acceptance). A screened candidate
+            # that is not accepted (worse, off-task, or a challenger the confirmation may still
+            # reject) must not teach the proposer or the likelihood objective.
+            out["aligned"] = merge_pool(
+                state.get("aligned") or {},
+                [m for m in ms if m["arm"] == "incumbent"],
+                cfg.aligned_pool,
+            )
         inc = per_query.get("incumbent", {})
         history = list(state.get("history") or [])
         challenger: tuple[float, int] | None = None
@@ -730,8 +740,12 @@ class PicacoNodes:
             entry.update(accepted=True, gain=challenger[0])
             out["instruction"] = candidates[challenger[1]]
             out["changed"] = True
-            if per_value.get(f"candidate:{challenger[1]}"):
-                out["incumbent_scores"] = per_value[f"candidate:{challenger[1]}"]
+            winner = f"candidate:{challenger[1]}"
+            if per_value.get(winner):
+                out["incumbent_scores"] = per_value[winner]
+            won = [m for m in ms if m["arm"] == winner]
+            if won:  # sampling mode: the new incumbent's screened responses join the pool
+                out["aligned"] = merge_pool(out["aligned"], won, cfg.aligned_pool)
         elif challenger is not None:
             out["challenger"] = {
                 "instruction": candidates[challenger[1]],
@@ -802,19 +816,19 @@ class PicacoNodes:
                 },
             )
             return {"history": history, "challenger": {**challenger, "look": look + 1}}
+        # The confirmation measured both arms on every query: the winner's responses are its
+        # enhancement samples (E-step) and its per-value scores tell the proposer what is weakest.
+        # Only the winner's join the aligned pool: a rejected (or off-task) challenger's do not.
+        winner = "challenger" if accepted else "incumbent"
+        won = [m for m in ms if m["arm"] == winner]
         out: dict[str, Any] = {
             "measurements": RESET,
             "history": history,
             "changed": accepted,
             "challenger": None,
-            "aligned": merge_pool(state.get("aligned") or {}, ms, cfg.aligned_pool),
+            "aligned": merge_pool(state.get("aligned") or {}, won, cfg.aligned_pool),
         }
-        # The confirmation measured both arms on every query: the winner's responses are its
-        # enhancement samples (E-step) and its per-value scores tell the proposer what is weakest.
-        winner = "challenger" if accepted else "incumbent"
-        out["incumbent_scores"] = summarize_scores(
-            [m for m in ms if m["arm"] == winner], value_set.names
-        )
+        out["incumbent_scores"] = summarize_scores(won, value_set.names)
         if accepted:
             out["instruction"] = challenger["instruction"]
         if off:

@@ -1,0 +1,88 @@
+"""What the numbers a run reports are made of: paired before/after scores, and an aligned pool
+that holds only the responses of instructions that won."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage
+
+from langchain_picaco.config import PicacoConfig
+from langchain_picaco.graph.builder import build_graph
+from langchain_picaco.graph.context import PicacoContext
+from langchain_picaco.graph.nodes import Resources
+from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
+from langchain_picaco.values import ValueSet, load_value_set
+
+QUERIES = [
+    "Should I move abroad for work or stay near my family?",
+    "How do I plan a wedding on a small budget?",
+    "My friend keeps cancelling plans; what should I do?",
+    "Is it fine to skip a family dinner to finish my work?",
+]
+
+
+class NeutralProposer(ScriptedChatModel):
+    """Adds a sentence that asks for no value: any gain a candidate shows is noise."""
+
+    def respond(self, messages: Sequence[BaseMessage], **kwargs: Any) -> str:
+        prompt = "\n".join(str(m.content) for m in messages)
+        current = re.search(r"<instruction>(.*?)</instruction>", prompt, re.S).group(1).strip()
+        return f"<instruction>{current} Write plainly, draft {kwargs.get('seed')}.</instruction>"
+
+
+@pytest.fixture(scope="module")
+def vs() -> ValueSet:
+    return load_value_set("confucianism-4")
+
+
+async def _states(resources: Resources, cfg: PicacoConfig, vs: ValueSet) -> list[dict[str, Any]]:
+    graph = build_graph(resources)
+    states = []
+    async for state in graph.astream(
+        {"value_set": vs.model_dump(), "queries": QUERIES},
+        context=PicacoContext(config=cfg),
+        stream_mode="values",
+    ):
+        states.append(state)
+    return states
+
+
+@pytest.mark.parametrize("acceptance", ["paired", "greedy"])
+async def test_only_the_winners_responses_enter_the_aligned_pool(
+    vs: ValueSet, acceptance: str
+) -> None:
+    # A noisy world and candidates that change nothing: screening finds chance gains, so
+    # candidates are screened and (paired) challengers confirmed, and most are rejected.
+    world = SyntheticWorld(vs, hit_rate=0.5, judge_noise=1.0)
+    cfg = PicacoConfig(
+        iterations=4,
+        patience=4,
+        candidates=2,
+        minibatch=4,
+        samples_per_query=2,
+        calibrate=False,
+        acceptance=acceptance,
+    )
+    resources = Resources(target=world.target(), judge=world.judge(), proposer=NeutralProposer())
+    states = await _states(resources, cfg, vs)
+    final = states[-1]
+    history = final["history"]
+    winners = {h["instruction"] for h in history if h.get("accepted")}
+    losers = {h["instruction"] for h in history[1:] if not h.get("accepted")} - winners
+    assert losers, "the scenario must screen candidates that are not accepted"
+    if acceptance == "paired":
+        confirmed_and_rejected = [h for h in history if "looks" in h and not h["accepted"]]
+        assert confirmed_and_rejected, "the scenario must reject a confirmed challenger"
+    pooled = {
+        m["instruction"]
+        for state in states
+        for items in (state.get("aligned") or {}).values()
+        for m in items
+    }
+    assert pooled, "the aligned pool is never empty after the reference phase"
+    assert not pooled & losers, "a rejected candidate's responses entered the aligned pool"
+    assert pooled <= winners
