@@ -383,7 +383,7 @@ class PicacoOptimizer:
             # at most: a round whose first look is inconclusive with a positive gain looks again
             "confirm_extra_looks": confirm * cfg.iterations * (cfg.confirm_looks - 1),
             "enhance": 0 if paired else per * n * cfg.samples_per_query * cfg.iterations,
-            "final": final_calls(n, per),
+            "final": final_calls(cfg, n, per),
         }
         total = sum(phases.values())
         q_tokens = sum(count_tokens(q) for q in qs) / n

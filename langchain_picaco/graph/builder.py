@@ -68,7 +68,7 @@ def _fits(state: PicacoState, cfg: PicacoConfig, calls: int) -> bool:
     """Whether ``calls`` more calls, plus the final measurement, fit in the budget."""
     usage = state.get("usage") or {}
     used = int(usage.get("calls", 0))
-    need = calls + final_calls(len(state["queries"]), _per_response(state, cfg))
+    need = calls + final_calls(cfg, len(state["queries"]), _per_response(state, cfg))
     if cfg.budget.max_calls is not None and used + need > cfg.budget.max_calls:
         return False
     if cfg.budget.max_tokens is not None:
@@ -90,11 +90,17 @@ def _sample_task(
     seed: int,
     temperature: float,
     iteration: int | None = None,
+    judge_key: list[Any] | None = None,
 ) -> Send:
-    """A ``measure`` task; ``iteration`` is the round it belongs to (default: rounds completed)."""
+    """A ``measure`` task; ``iteration`` is the round it belongs to (default: rounds completed).
+
+    ``judge_key`` seeds the judge call (default: phase, iteration, query and sample): the final
+    measurement uses the reference phase's, so an unchanged response gets the same rating.
+    """
     return Send(
         "measure",
         {
+            "judge_key": judge_key,
             "phase": phase,
             "arm": arm,
             "instruction": instruction,
@@ -108,6 +114,19 @@ def _sample_task(
             "judge_protocol": state.get("judge_protocol"),
         },
     )
+
+
+def _reference_draw(cfg: PicacoConfig, query: int, sample: int) -> tuple[int, float]:
+    """Target seed and temperature of one reference sample (the final measurement reuses them).
+
+    Sample 0 is greedy; the others are drawn at ``cfg.temperature``.
+    """
+    return stable_seed(cfg.seed, "sample", query, sample), 0.0 if sample == 0 else cfg.temperature
+
+
+def _reference_judge_key(query: int, sample: int) -> list[Any]:
+    """Judge seed key of one reference sample (the final measurement reuses it)."""
+    return ["reference", 0, query, sample]
 
 
 def _per_response(state: PicacoState, cfg: PicacoConfig) -> int:
@@ -213,8 +232,7 @@ def build_graph(
         sends = []
         for q in range(len(state["queries"])):
             for s in range(cfg.samples_per_query):
-                seed = stable_seed(cfg.seed, "sample", q, s)
-                temp = 0.0 if s == 0 else cfg.temperature
+                seed, temp = _reference_draw(cfg, q, s)
                 for arm, instruction in (("bare", None), ("incumbent", state["instruction"])):
                     sends.append(
                         _sample_task(
@@ -226,6 +244,7 @@ def build_graph(
                             sample=s,
                             seed=seed,
                             temperature=temp,
+                            judge_key=_reference_judge_key(q, s),
                         )
                     )
         return sends
@@ -326,22 +345,31 @@ def build_graph(
         return sends
 
     def route_final(state: PicacoState, runtime: Any) -> list[Send] | str:
+        # The final instruction is measured exactly as the reference phase measured the bare
+        # model and the seed: every query, the same S samples (sample 0 greedy, the others at
+        # the sampling temperature), the same target seeds and the same judge seeds. So bare,
+        # seed and final scores are paired, and with the instruction unchanged final == seed.
         cfg = _cfg(runtime)
         if not _fits(state, cfg, 0):
             return "finish"
-        return [
-            _sample_task(
-                state,
-                phase="final",
-                arm="incumbent",
-                instruction=state["instruction"],
-                query=q,
-                sample=0,
-                seed=stable_seed(cfg.seed, "sample", q, 0),
-                temperature=0.0,
-            )
-            for q in range(len(state["queries"]))
-        ]
+        sends = []
+        for q in range(len(state["queries"])):
+            for s in range(cfg.samples_per_query):
+                seed, temp = _reference_draw(cfg, q, s)
+                sends.append(
+                    _sample_task(
+                        state,
+                        phase="final",
+                        arm="incumbent",
+                        instruction=state["instruction"],
+                        query=q,
+                        sample=s,
+                        seed=seed,
+                        temperature=temp,
+                        judge_key=_reference_judge_key(q, s),
+                    )
+                )
+        return sends
 
     async def collect(state: PicacoState) -> dict[str, Any]:
         """Fan-in point: waits for every task of the superstep."""

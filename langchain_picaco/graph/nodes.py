@@ -487,7 +487,8 @@ class PicacoNodes:
             record["text"],
             _config(runtime),
             usage=usage,
-            seed_key=(record["phase"], task["iteration"], record["query"], record["sample"]),
+            seed_key=tuple(task.get("judge_key") or ())
+            or (record["phase"], task["iteration"], record["query"], record["sample"]),
             config=config,
             protocol=task.get("judge_protocol"),
             metadata={
@@ -918,7 +919,16 @@ class PicacoNodes:
         return {"iteration": iteration, "stale": stale, "stop_reason": stop}
 
     async def finish(self, state: PicacoState, runtime: Runtime[PicacoContext]) -> dict[str, Any]:
-        """Summarise the final measurement (when one was made) and close the run."""
+        """Summarise the final measurement (when one was made) and close the run.
+
+        The final measurement draws the reference phase's samples (all ``samples_per_query`` of
+        them per query, with the same seeds and temperatures, judged with the same judge seeds),
+        so ``final_scores`` is paired with ``reference_scores``: same queries, same sample
+        indices, same decoding. (Scoring the reference on sample 0 only would also pair them,
+        but would drop ``S - 1`` of every ``S`` reference responses from the reported numbers;
+        measuring the final instruction ``S`` times costs ``(S - 1) N`` more judged responses,
+        and ``plan()`` and the budget count them.)
+        """
         value_set = ValueSet.model_validate(state["values"])
         ms = [m for m in state.get("measurements") or [] if m.get("phase") == "final"]
         out: dict[str, Any] = {"measurements": RESET}
@@ -1059,9 +1069,14 @@ def confirm_calls(cfg: PicacoConfig, n_queries: int, per_response: int = 2) -> i
     return per_response * 2 * n_queries * cfg.samples_per_query
 
 
-def final_calls(n_queries: int, per_response: int = 2) -> int:
-    """Calls of the final measurement (one judged response per query)."""
-    return per_response * n_queries
+def final_calls(cfg: PicacoConfig, n_queries: int, per_response: int = 2) -> int:
+    """Calls of the final measurement: the reference phase's S samples per query, each judged.
+
+    The final instruction is measured on the same samples as the bare model and the seed
+    (same sample indices, target seeds, temperatures and judge seeds), so the before/after
+    scores are paired; that costs ``S`` judged responses per query, not one.
+    """
+    return per_response * n_queries * cfg.samples_per_query
 
 
 def check_budget_floor(
@@ -1075,7 +1090,9 @@ def check_budget_floor(
         calibration: Judge calls of the judge calibration that runs first (0: none).
         per_response: Calls one judged response takes (:func:`response_calls`).
     """
-    measure = reference_calls(cfg, n_queries, per_response) + final_calls(n_queries, per_response)
+    measure = reference_calls(cfg, n_queries, per_response) + final_calls(
+        cfg, n_queries, per_response
+    )
     need = measure + calibration
     if cfg.budget.max_calls is not None and cfg.budget.max_calls < need:
         what = (

@@ -13,7 +13,8 @@ from langchain_core.messages import BaseMessage
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.graph.builder import build_graph
 from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import Resources
+from langchain_picaco.graph.nodes import Resources, default_seed_instruction
+from langchain_picaco.optimizer import PicacoOptimizer
 from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
 from langchain_picaco.values import ValueSet, load_value_set
 
@@ -86,3 +87,44 @@ async def test_only_the_winners_responses_enter_the_aligned_pool(
     assert pooled, "the aligned pool is never empty after the reference phase"
     assert not pooled & losers, "a rejected candidate's responses entered the aligned pool"
     assert pooled <= winners
+
+
+class QuestionProposer(ScriptedChatModel):
+    """Echoes a question: every candidate is rejected by the guards, the seed stays."""
+
+    def respond(self, messages: Sequence[BaseMessage], **kwargs: Any) -> str:
+        return "<instruction>What is your question about this?</instruction>"
+
+
+@pytest.mark.parametrize("proposer", ["question", "neutral"])
+async def test_seed_and_final_scores_are_paired_with_several_samples(
+    vs: ValueSet, proposer: str
+) -> None:
+    # S = 2: sample 0 greedy, sample 1 at temperature 0.8, where the noisy world acts on a
+    # requested value only half the time; the judge adds noise seeded by its call seed. With the
+    # instruction unchanged, the final measurement must reproduce the seed's scores exactly.
+    world = SyntheticWorld(vs, hit_rate=0.5, judge_noise=1.0)
+    cfg = PicacoConfig(
+        iterations=2,
+        candidates=2,
+        minibatch=4,
+        samples_per_query=2,
+        calibrate=False,
+        seed=3,
+    )
+    model = QuestionProposer() if proposer == "question" else NeutralProposer()
+    target, judge = world.target(), world.judge()
+    opt = PicacoOptimizer(target, values=vs, judge=judge, proposer=model, config=cfg)
+    plan = opt.plan(QUERIES)
+    mi = await opt.aoptimize(QUERIES)
+    assert mi.text == default_seed_instruction(vs), "the scenario must keep the seed"
+    seed = mi.reference_scores["seed"]
+    assert seed.n == len(QUERIES) * cfg.samples_per_query
+    assert mi.scores is not None
+    assert mi.scores.n == seed.n  # the same number of samples ...
+    assert mi.scores.per_value == seed.per_value  # ... and the same ones: identical scores
+    assert mi.scores.mean == seed.mean
+    # the final measurement's S samples per query are counted by plan() and fit in it
+    per = 2  # rubric: the target's call and one judge call
+    assert plan.calls_by_phase["final"] == per * len(QUERIES) * cfg.samples_per_query
+    assert target.calls + judge.calls + model.calls == mi.usage.calls <= plan.max_calls
