@@ -38,8 +38,6 @@ from langchain_picaco.calibration import (
     BlindJudgeWarning,
     CalibrationReport,
     References,
-    calibration_calls,
-    calibration_protocols,
     run_calibration,
 )
 from langchain_picaco.calls import (
@@ -57,12 +55,10 @@ from langchain_picaco.graph.context import PicacoContext
 from langchain_picaco.graph.nodes import (
     Likelihood,
     Resources,
+    budget_floor,
     check_budget_floor,
     confirm_calls,
     default_seed_instruction,
-    final_calls,
-    reference_calls,
-    response_calls,
     summarize_scores,
 )
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
@@ -331,13 +327,6 @@ class PicacoOptimizer:
                     "shorten or drop that query, or use a model with a longer context",
                 )
 
-    def _planned_protocol(self) -> str:
-        """The judge protocol a run will use ("auto" when a calibration will choose it)."""
-        protocol = self.config.judge_protocol
-        if protocol == "auto" and not self.config.calibrate:
-            return default_judge_protocol(self.judge)
-        return protocol
-
     def _judge_protocol(self) -> str:
         """The concrete protocol for measurements outside a run (evaluate)."""
         if self.config.judge_protocol == "auto":
@@ -364,9 +353,8 @@ class PicacoOptimizer:
         b = min(cfg.minibatch, n)
         selection = self._selection()
         paired = cfg.acceptance == "paired"
-        protocol = self._planned_protocol()
-        tried = calibration_protocols(cfg, self.judge) if protocol == "auto" else (protocol,)
-        per = response_calls(cfg, len(self.value_set), protocol)
+        floor = budget_floor(cfg, self.value_set, n, self.judge)  # what aoptimize checks
+        protocol, per = floor.protocol, floor.per_response
         per_round_eval = per * (cfg.candidates + 1) * b if selection == "sampling" else 0
         # likelihood mode: every arm scores each minibatch query's aligned pool (at most M1)
         # and noisy pool (bare responses: at most S of them, and at most M2)
@@ -374,8 +362,8 @@ class PicacoOptimizer:
         per_round_lk = (cfg.candidates + 1) * b * pools if selection == "likelihood" else 0
         confirm = confirm_calls(cfg, n, per) if paired else 0  # one look
         phases = {
-            "calibrate": calibration_calls(self.value_set, protocols=tried) if cfg.calibrate else 0,
-            "reference": reference_calls(cfg, n, per),
+            "calibrate": floor.calibration,
+            "reference": floor.reference,
             "propose": cfg.candidates * cfg.iterations * (1 + cfg.proposer_retries),
             "evaluate": per_round_eval * cfg.iterations,
             "likelihood": per_round_lk * cfg.iterations,
@@ -383,7 +371,7 @@ class PicacoOptimizer:
             # at most: a round whose first look is inconclusive with a positive gain looks again
             "confirm_extra_looks": confirm * cfg.iterations * (cfg.confirm_looks - 1),
             "enhance": 0 if paired else per * n * cfg.samples_per_query * cfg.iterations,
-            "final": final_calls(cfg, n, per),
+            "final": floor.final,
         }
         total = sum(phases.values())
         q_tokens = sum(count_tokens(q) for q in qs) / n
@@ -460,13 +448,11 @@ class PicacoOptimizer:
         """
         qs = self._queries(queries, "optimize")
         self.check_context(qs, seed_instruction)
-        protocol = self._planned_protocol()
-        if calibration is not None and protocol == "auto":
-            protocol = calibration.protocol
-        check_budget_floor(  # before a checkpoint file is made; prepare checks it again
-            self.config,
-            len(qs),
-            per_response=response_calls(self.config, len(self.value_set), protocol),
+        # The floor prepare checks (calibration included when it runs), checked here too, before
+        # a checkpoint file is made: one floor, one message.
+        given = calibration.model_dump(mode="json") if calibration is not None else None
+        check_budget_floor(
+            self.config, budget_floor(self.config, self.value_set, len(qs), self.judge, given)
         )
         plan = self.plan(qs)
         started = time.monotonic()

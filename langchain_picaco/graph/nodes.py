@@ -60,9 +60,12 @@ from langchain_picaco.tokens import count_tokens
 from langchain_picaco.values import ValueSet, load_value_set
 
 __all__ = [
+    "BudgetFloor",
     "Likelihood",
     "PicacoNodes",
     "Resources",
+    "budget_floor",
+    "check_budget_floor",
     "default_seed_instruction",
     "guard_candidate",
     "paired_gain",
@@ -338,21 +341,9 @@ class PicacoNodes:
             else "sampling"
         )
         seed = (state.get("seed_instruction") or "").strip() or default_seed_instruction(value_set)
-        given = state.get("calibration")
-        calibrating = cfg.calibrate and not given
-        protocol = cfg.judge_protocol
-        if given and protocol == "auto":
-            protocol = str(given.get("protocol") or "rubric")  # the given calibration chose it
-        elif protocol == "auto" and not calibrating:
-            protocol = default_judge_protocol(res.judge)
-        n_values = len(value_set)
-        tried = calibration_protocols(cfg, res.judge) if protocol == "auto" else (protocol,)
-        check_budget_floor(
-            cfg,
-            len(queries),
-            calibration=calibration_calls(value_set, protocols=tried) if calibrating else 0,
-            per_response=response_calls(cfg, n_values, protocol),
-        )
+        floor = budget_floor(cfg, value_set, len(queries), res.judge, state.get("calibration"))
+        check_budget_floor(cfg, floor)
+        protocol = floor.protocol
         return {
             "values": value_set.model_dump(),
             "queries": queries,
@@ -1079,28 +1070,92 @@ def final_calls(cfg: PicacoConfig, n_queries: int, per_response: int = 2) -> int
     return per_response * n_queries * cfg.samples_per_query
 
 
-def check_budget_floor(
-    cfg: PicacoConfig, n_queries: int, *, calibration: int = 0, per_response: int = 2
-) -> None:
-    """Refuse a call budget too small for even the reference and final measurements.
+@dataclass(frozen=True)
+class BudgetFloor:
+    """The fewest calls a run needs: calibration (if it runs), reference and final measurements.
+
+    Computed once, by :func:`budget_floor`, for every check and for the plan.
+
+    Attributes:
+        n_queries: Optimisation queries.
+        protocol: The run's judge protocol ("auto": a calibration will choose it).
+        per_response: Calls one judged response takes under it (:func:`response_calls`).
+        calibration: Judge calls of the calibration that runs first (0: none runs).
+        reference: Calls of the reference phase (bare and seed, S samples per query).
+        final: Calls of the final measurement (S samples per query).
+    """
+
+    n_queries: int
+    protocol: str
+    per_response: int
+    calibration: int
+    reference: int
+    final: int
+
+    @property
+    def calls(self) -> int:
+        """The floor: calibration, reference and final calls."""
+        return self.calibration + self.reference + self.final
+
+
+def budget_floor(
+    cfg: PicacoConfig,
+    value_set: ValueSet,
+    n_queries: int,
+    judge: Any,
+    calibration: dict[str, Any] | None = None,
+) -> BudgetFloor:
+    """The run's judge protocol and its budget floor (no model is called).
+
+    The one place both are worked out: ``PicacoOptimizer.aoptimize`` checks it before a
+    checkpoint file is made, the ``prepare`` node checks it again, and ``plan()`` reports its
+    phases, so each names the same floor.
 
     Args:
         cfg: The run's settings.
+        value_set: The values.
         n_queries: Optimisation queries.
-        calibration: Judge calls of the judge calibration that runs first (0: none).
-        per_response: Calls one judged response takes (:func:`response_calls`).
+        judge: The judge model (which protocols it supports).
+        calibration: A calibration given to the run (then none runs, and under ``"auto"`` its
+            protocol is the run's).
     """
-    measure = reference_calls(cfg, n_queries, per_response) + final_calls(
-        cfg, n_queries, per_response
+    calibrating = cfg.calibrate and not calibration
+    protocol = cfg.judge_protocol
+    if calibration and protocol == "auto":
+        protocol = str(calibration.get("protocol") or "rubric")  # the given calibration chose it
+    elif protocol == "auto" and not calibrating:
+        protocol = default_judge_protocol(judge)
+    tried = calibration_protocols(cfg, judge) if protocol == "auto" else (protocol,)
+    per = response_calls(cfg, len(value_set), protocol)
+    return BudgetFloor(
+        n_queries=n_queries,
+        protocol=protocol,
+        per_response=per,
+        calibration=calibration_calls(value_set, protocols=tried) if calibrating else 0,
+        reference=reference_calls(cfg, n_queries, per),
+        final=final_calls(cfg, n_queries, per),
     )
-    need = measure + calibration
+
+
+def check_budget_floor(cfg: PicacoConfig, floor: BudgetFloor) -> None:
+    """Refuse a call budget below the run's floor (:func:`budget_floor`), naming the floor.
+
+    Args:
+        cfg: The run's settings.
+        floor: The run's floor.
+
+    Raises:
+        ConfigError: When ``cfg.budget.max_calls`` is below ``floor.calls``.
+    """
+    need, calibration, n = floor.calls, floor.calibration, floor.n_queries
+    measure = floor.reference + floor.final
     if cfg.budget.max_calls is not None and cfg.budget.max_calls < need:
         what = (
             f"the {need} calls that calibrating the judge ({calibration}) and measuring the bare "
-            f"model, the seed and the final instruction on {n_queries} queries ({measure}) take"
+            f"model, the seed and the final instruction on {n} queries ({measure}) take"
             if calibration
             else f"the {need} calls that measuring the bare model, the seed and the final "
-            f"instruction on {n_queries} queries takes"
+            f"instruction on {n} queries takes"
         )
         fix = "; or calibrate=False" if calibration else ""
         raise ConfigError(

@@ -17,6 +17,7 @@ import pytest
 from langchain_core.messages import BaseMessage, SystemMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
+from langchain_picaco.calibration import calibration_calls
 from langchain_picaco.calls import CallUsage, ModelCaller
 from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
 from langchain_picaco.errors import ConfigError, ModelCallError
@@ -26,7 +27,12 @@ from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.measure import judge_response
 from langchain_picaco.optimizer import PicacoOptimizer
 from langchain_picaco.scoring import LexicalRedundancy, response_weight
-from langchain_picaco.testing import ScriptedChatModel, ScriptedJudge, SyntheticWorld
+from langchain_picaco.testing import (
+    ReferenceJudge,
+    ScriptedChatModel,
+    ScriptedJudge,
+    SyntheticWorld,
+)
 from langchain_picaco.values import ValueSet, load_value_set
 
 QUERIES = [
@@ -538,3 +544,55 @@ def test_inputs_are_not_mutated_and_a_finished_thread_costs_nothing(world, vs) -
     assert target.calls == calls
     assert again.text == first.text and again.usage.calls == first.usage.calls
     assert queries == QUERIES and vs.model_dump() == before
+
+
+def test_one_budget_floor_with_calibration_named_before_any_checkpoint(
+    world: SyntheticWorld, vs: ValueSet, tmp_path: Any
+) -> None:
+    # The floor: calibrating the judge, then bare + seed (reference) and the final instruction,
+    # S = 2 judged responses per query each, 2 calls per response (rubric).
+    n, s, per = len(QUERIES), 2, 2
+    floor = calibration_calls(vs) + per * 2 * n * s + per * n * s
+    assert floor == 44 + 48 + 24
+
+    def make(max_calls: int, path: Any) -> tuple[PicacoOptimizer, ReferenceJudge]:
+        judge = ReferenceJudge(value_set=vs, mode="good")  # calibrates fast and passes
+        opt = PicacoOptimizer(
+            world.target(),
+            values=vs,
+            judge=judge,
+            proposer=world.proposer(),
+            checkpointer=str(path),
+            config=PicacoConfig(
+                iterations=1,
+                candidates=1,
+                samples_per_query=s,
+                calibrate=True,
+                seed=1,
+                budget=Budget(max_calls=max_calls),
+            ),
+        )
+        return opt, judge
+
+    # Just below the floor, and below the floor without calibration: refused at once, naming
+    # the same floor, before a checkpoint file is made or any model is called.
+    for max_calls in (30, per * 3 * n * s - 1, floor - 1):
+        path = tmp_path / f"below-{max_calls}.sqlite"
+        opt, judge = make(max_calls, path)
+        assert opt.plan(QUERIES).calls_by_phase["calibrate"] == calibration_calls(vs)
+        with pytest.raises(ConfigError) as info:
+            opt.optimize(QUERIES)
+        assert info.value.field == "config.budget.max_calls"
+        assert f"fewer than the {floor} calls" in str(info.value)
+        assert f"at least {floor}," in str(info.value)
+        assert judge.calls == 0
+        assert not path.exists()
+    # At the floor: the run starts, calibrates, measures, and stops within the budget.
+    opt, judge = make(floor, tmp_path / "at-floor.sqlite")
+    plan = opt.plan(QUERIES)
+    assert sum(plan.calls_by_phase[k] for k in ("calibrate", "reference", "final")) == floor
+    mi = opt.optimize(QUERIES)
+    assert mi.calibration is not None
+    assert mi.reference_scores and mi.scores is not None
+    assert mi.stop_reason == "budget"
+    assert mi.usage.calls == floor
