@@ -2,7 +2,7 @@
 
 Examples:
     picaco value-sets
-    picaco plan --values confucianism-4 --queries confucianism-4 --iterations 3
+    picaco plan --values confucianism-4 --model local --iterations 3
     picaco optimize --values confucianism-4 --model local --iterations 2 --out mi.json
     picaco evaluate mi.json --queries heldout.jsonl --model local
     picaco show mi.json --plot scores.png
@@ -84,9 +84,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("value-sets", help="list the shipped value sets")
     sub.add_parser("query-sets", help="list the shipped query sets")
 
-    p = sub.add_parser("plan", help="projected calls and tokens of an optimisation (no calls)")
+    p = sub.add_parser(
+        "plan",
+        help="projected calls and tokens of `picaco optimize` with the same options (no calls, "
+        "no model server started)",
+    )
     p.add_argument("--values", required=True, help="value-set name or JSON file")
     p.add_argument("--queries", help="query file or shipped set name (default: the value set's)")
+    p.add_argument("--no-calibrate", action="store_true", help="plan without the calibration")
+    _add_model_args(p)
     _add_config_args(p)
 
     p = sub.add_parser("optimize", help="run PICACO and save the meta-instruction")
@@ -265,11 +271,22 @@ def _cmd_query_sets(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from langchain_picaco.models import planning_resources
     from langchain_picaco.optimizer import PicacoOptimizer
-    from langchain_picaco.testing import ScriptedChatModel
+    from langchain_picaco.values import load_value_set
 
-    # Planning calls no model: a placeholder target is enough.
-    opt = PicacoOptimizer(ScriptedChatModel(), values=args.values, config=_config(args))
+    # The run `optimize` would make with these options, planned on stand-ins of the named models
+    # (what they can do: likelihood selection, the judge's protocol): no call, no model server.
+    value_set = load_value_set(args.values)
+    res = planning_resources(value_set, args.model, args.judge, args.proposer)
+    opt = PicacoOptimizer(
+        res.target,
+        values=value_set,
+        judge=res.judge,
+        proposer=res.proposer,
+        likelihood=res.likelihood,
+        config=_config(args),
+    )
     print(opt.plan(args.queries))
     return 0
 

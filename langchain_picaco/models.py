@@ -16,17 +16,26 @@ A model spec is one of:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 
 from langchain_picaco.errors import ConfigError, MissingDependencyError
 from langchain_picaco.graph.context import PicacoContext
 from langchain_picaco.graph.nodes import Resources
 from langchain_picaco.values import ValueSet
 
-__all__ = ["resolve_model", "resources_for", "resources_from_context"]
+__all__ = [
+    "PlannedModel",
+    "planning_resources",
+    "resolve_model",
+    "resources_for",
+    "resources_from_context",
+]
 
 _LOCK = threading.Lock()
 _CACHE: dict[tuple[str, str, str, str], Resources] = {}
@@ -154,3 +163,109 @@ def resources_for(
 def resources_from_context(context: PicacoContext, value_set: ValueSet) -> Resources:
     """Resources named by a run's context (how LangGraph Studio runs the graph)."""
     return resources_for(value_set, context.target, context.judge, context.proposer)
+
+
+# ---------------------------------------------------------------------------------- planning
+class _NoCallLikelihood:
+    """Says a model scores given text (likelihood mode), for planning; never scores anything."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    async def ascore(self, messages: Sequence[BaseMessage], response: str) -> float:
+        raise RuntimeError(f"{self.spec!r} is a planning stand-in: it scores nothing")
+
+
+class PlannedModel(BaseChatModel):
+    """A stand-in for a named model with what planning reads of it, and no way to call it.
+
+    ``picaco plan`` plans the run ``picaco optimize`` would make with the same model options, but
+    calls no model and starts no local server: a local GGUF model (``local``, ``local-1.5b``, a
+    ``.gguf`` path) scores given text (likelihood selection) and declares its judge protocol; a
+    ``provider:model`` (a chat API) does neither, and needs no key to be planned.
+
+    Attributes:
+        spec: The model spec it stands for.
+        scores_text: Whether the model gives log-probabilities of given text.
+        picaco_judge_protocol: The protocol ``judge_protocol="auto"`` uses without a calibration
+            (None: the default, rubric).
+    """
+
+    spec: str
+    scores_text: bool = False
+    picaco_judge_protocol: str | None = None
+
+    @property
+    def _llm_type(self) -> str:
+        return "picaco-planned"
+
+    def picaco_likelihood(self) -> _NoCallLikelihood | None:
+        """A scorer that says likelihood mode is available (it never scores), or None."""
+        return _NoCallLikelihood(self.spec) if self.scores_text else None
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        raise RuntimeError(f"{self.spec!r} is a planning stand-in: it cannot be called")
+
+
+def _planned_model(spec: str, role: str) -> BaseChatModel:
+    """The stand-in for ``spec`` (checked as :func:`resolve_model` checks it, without loading)."""
+    text = (spec or "").strip()
+    gguf = text.lower().endswith(".gguf")
+    pinned = text == "local" or (text.startswith("local-") and ":" not in text and not gguf)
+    if pinned or gguf:
+        if pinned:
+            from langchain_picaco.local.demo_model import PINNED_MODELS  # light: no llama.cpp
+
+            if text not in PINNED_MODELS:
+                known = ", ".join(repr(k) for k in PINNED_MODELS)
+                raise ConfigError(role, f"{text!r} is not a local model", f"use one of {known}")
+        elif not Path(text).expanduser().is_file():
+            raise ConfigError(role, f"model file {text!r} does not exist", "pass a .gguf path")
+        try:  # the class only: no server starts, no model file is read
+            from langchain_picaco.local.chat import ChatLocalLlama
+        except ImportError as exc:
+            raise MissingDependencyError(f"the local model for --{role}", "local") from exc
+        declared = ChatLocalLlama.model_fields["picaco_judge_protocol"].default
+        return PlannedModel(spec=text, scores_text=True, picaco_judge_protocol=declared)
+    if ":" in text:
+        return PlannedModel(spec=text)
+    if text == "scripted":
+        raise ConfigError(role, "'scripted' needs a value set", "use planning_resources(...)")
+    return resolve_model(text, role=role)  # raises the ConfigError naming the accepted forms
+
+
+def planning_resources(
+    value_set: ValueSet, target: str, judge: str = "", proposer: str = ""
+) -> Resources:
+    """Resources for planning a run with named models: nothing is called or started.
+
+    ``scripted`` gives the synthetic world's models (as :func:`resources_for` does); other specs
+    give :class:`PlannedModel` stand-ins with the capabilities the real models would have, so
+    the plan's selection mode, judge protocol and calls are those of the run.
+
+    Args:
+        value_set: The run's values.
+        target: Spec of the model to align.
+        judge: Spec of the judge (empty: the target's).
+        proposer: Spec of the proposer (empty: the target's).
+    """
+    judge = judge or target
+    proposer = proposer or target
+    world = None
+    models: dict[str, BaseChatModel] = {}
+    for role, spec in (("target", target), ("judge", judge), ("proposer", proposer)):
+        if spec.strip() == "scripted":
+            if world is None:
+                from langchain_picaco.testing import SyntheticWorld
+
+                world = SyntheticWorld(value_set)
+            models[role] = getattr(world, role)()
+        else:
+            models[role] = _planned_model(spec, role)
+    hook = getattr(models["target"], "picaco_likelihood", None)
+    return Resources(
+        target=models["target"],
+        judge=models["judge"],
+        proposer=models["proposer"],
+        likelihood=hook() if callable(hook) else None,
+    )

@@ -59,6 +59,7 @@ from langchain_picaco.graph.nodes import (
     check_budget_floor,
     confirm_calls,
     default_seed_instruction,
+    selection_mode,
     summarize_scores,
 )
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
@@ -334,9 +335,8 @@ class PicacoOptimizer:
         return self.config.judge_protocol
 
     def _selection(self) -> str:
-        if self.config.selection == "sampling" or self.resources.likelihood is None:
-            return "sampling"
-        return "likelihood"
+        """The run's selection mode (refusing ``"likelihood"`` without a scorer, as a run does)."""
+        return selection_mode(self.config, self.resources.likelihood)
 
     def plan(self, queries: Sequence[str] | str | Path | None = None) -> Plan:
         """Project the calls and tokens of :meth:`optimize` without calling any model.

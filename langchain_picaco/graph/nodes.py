@@ -69,6 +69,7 @@ __all__ = [
     "default_seed_instruction",
     "guard_candidate",
     "paired_gain",
+    "selection_mode",
     "summarize_scores",
 ]
 
@@ -329,17 +330,7 @@ class PicacoNodes:
                 "queries", "are empty or hold an empty query", "pass non-empty queries"
             )
         res = self.resources(runtime, value_set)
-        if cfg.selection == "likelihood" and res.likelihood is None:
-            raise ConfigError(
-                "config.selection",
-                "is 'likelihood' but the target gives no log-probabilities of given text",
-                "use selection='sampling' or 'auto', or a backend with prompt log-probs",
-            )
-        selection = (
-            "likelihood"
-            if cfg.selection != "sampling" and res.likelihood is not None
-            else "sampling"
-        )
+        selection = selection_mode(cfg, res.likelihood)
         seed = (state.get("seed_instruction") or "").strip() or default_seed_instruction(value_set)
         floor = budget_floor(cfg, value_set, len(queries), res.judge, state.get("calibration"))
         check_budget_floor(cfg, floor)
@@ -1034,6 +1025,24 @@ def _resolve_values(raw: Any) -> ValueSet:
     if isinstance(raw, dict):
         return ValueSet.from_dict(raw, source="input.value_set")
     return load_value_set(raw)
+
+
+def selection_mode(cfg: PicacoConfig, likelihood: Likelihood | None) -> str:
+    """The selection mode a run uses: ``"likelihood"`` or ``"sampling"`` (the plan's too).
+
+    ``"auto"`` takes likelihood mode when the target scores given text (``likelihood``), else
+    sampling.
+
+    Raises:
+        ConfigError: ``cfg.selection`` is ``"likelihood"`` and there is no scorer.
+    """
+    if cfg.selection == "likelihood" and likelihood is None:
+        raise ConfigError(
+            "config.selection",
+            "is 'likelihood' but the target gives no log-probabilities of given text",
+            "use selection='sampling' or 'auto', or a backend with prompt log-probs",
+        )
+    return "likelihood" if cfg.selection != "sampling" and likelihood is not None else "sampling"
 
 
 def response_calls(cfg: PicacoConfig, n_values: int, protocol: str | None = None) -> int:
