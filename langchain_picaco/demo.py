@@ -124,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--proposal-style", default="add_sentence", choices=["rewrite", "add_sentence"]
     )
-    parser.add_argument("--queries", type=int, default=6, help="optimisation queries")
-    parser.add_argument("--heldout", type=int, default=4, help="held-out queries")
+    parser.add_argument("--queries", type=int, default=4, help="optimisation queries")
+    parser.add_argument("--heldout", type=int, default=3, help="held-out queries")
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=2)
-    parser.add_argument("--check-pairs", type=int, default=2, help="reference pairs per value")
-    parser.add_argument("--max-tokens", type=int, default=110, help="per target response")
+    parser.add_argument("--check-pairs", type=int, default=1, help="reference pairs per value")
+    parser.add_argument("--max-tokens", type=int, default=90, help="per target response")
     parser.add_argument("--out", default="runs/demo")
     args = parser.parse_args(argv)
 
@@ -166,18 +166,20 @@ def main(argv: list[str] | None = None) -> int:
         seed=0,
         judge_protocol=args.judge_protocol,
         proposal_style=args.proposal_style,
-        selection="sampling",
     )
     optimizer = PicacoOptimizer(
         target, values=value_set, judge=judge, proposer=proposer, config=config
     )
 
-    _say(f"\n== 1. can the judge see the values? ({args.check_pairs} reference pairs per value) ==")
+    _say(
+        f"\n== 1. can the judge see the values? ({args.check_pairs} reference pair(s) per value; "
+        "the full check is 'picaco calibrate') =="
+    )
     refs = {
         name: entries[: args.check_pairs]
         for name, entries in load_calibration_references(list(value_set.names)).items()
     }
-    calibration = optimizer.calibrate(references=refs)
+    calibration = optimizer.calibrate(references=refs, off_topic=[])
     _say(calibration.table("plain"))
     _say(f"({time.monotonic() - started:.0f} s so far)")
 

@@ -199,16 +199,17 @@ class ChatLocalLlama(ChatOpenAI):
     one question at a time far better than in one rubric reply (docs/calibration.md)."""
 
     def picaco_question_kwargs(self, kind: str) -> dict[str, Any]:
-        """Per-value question options: a one-token answer constrained by a grammar.
+        """Per-value question options: a one-token answer under a grammar, prompt cache on.
 
         The answer's log-probabilities are read before the grammar applies, so the grammar only
-        guarantees a parsable reply. The prompt cache stays at the model's setting (off by
-        default): the value comes first in the question, so only the system message would be
-        shared, and cached prefixes make log-probabilities differ slightly between runs.
+        guarantees a parsable reply. Every question about one value starts with the same system
+        message and value description (about half its prompt); with ``cache_prompt`` the server
+        reuses that prefix from its host-memory cache: measured on the 1.5B judge, 6.0 s instead
+        of 11.3-13.0 s a call, with scores that moved by at most 0.12 on 1..5 (docs/calibration.md).
         """
         from langchain_picaco.scoring.questions import question_grammar
 
-        return {"max_tokens": 1, "grammar": question_grammar(kind)}
+        return {"max_tokens": 1, "grammar": question_grammar(kind), "cache_prompt": True}
 
     def picaco_judge_kwargs(self, schema: dict[str, Any], fmt: str) -> dict[str, Any]:
         """Judge-call options: the ratings constrained to ``schema`` by a llama.cpp grammar.
