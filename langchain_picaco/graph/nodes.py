@@ -78,7 +78,8 @@ MAX_INSTRUCTION_CHARS = 1200
 MIN_INSTRUCTION_CHARS = 12
 """Shortest candidate instruction the guards accept."""
 _INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)(?:</instruction>|$)", re.S | re.I)
-_SENTENCE_TAG = re.compile(r"<sentence>(.*?)(?:</sentence>|$)", re.S | re.I)
+_SENTENCE_TAG = re.compile(r"<\s*sentence\s*>(.*?)(?:<\s*/\s*sentence\s*>|$)", re.S | re.I)
+_ANY_TAG = re.compile(r"<\s*/?\s*(?:sentence|instruction)\s*>", re.I)
 _QUESTION_START = re.compile(
     r"^(what|how|why|when|where|who|which|can|could|would|should|is|are|do|does|did)\b", re.I
 )
@@ -229,11 +230,23 @@ def guard_candidate(
     return None
 
 
-def parse_sentence(text: str) -> str:
-    """The sentence inside an ``add_sentence`` reply (between sentence tags, else the reply)."""
+def parse_sentence(text: str, instruction: str = "") -> str:
+    """The new sentence in an ``add_sentence`` reply.
+
+    Small models often wrap it oddly: spaced tags (``< sentence>``), or the whole instruction
+    with the sentence at its end (inside ``<instruction>`` tags or not). The sentence is the text
+    between sentence tags (else the reply), with the current ``instruction`` removed from its
+    start and any leftover tags dropped.
+    """
     match = _SENTENCE_TAG.search(text)
     body = match.group(1) if match else text
-    body = " ".join(body.strip().strip('"').split())
+    inner = _INSTRUCTION_TAG.search(body)
+    if inner is not None:
+        body = inner.group(1)
+    body = " ".join(_ANY_TAG.sub(" ", body).strip().strip('"').split())
+    current = " ".join(instruction.split())
+    if current and body.lower().startswith(current.lower()):
+        body = body[len(current) :].strip()
     return body if not body or body[-1] in ".!" else body + "."
 
 
@@ -570,7 +583,7 @@ class PicacoNodes:
             if not sentences:
                 text = parse_candidate(reply)
                 return text, guard_candidate(text, queries=state["queries"], seen=seen)
-            sentence = parse_sentence(reply)
+            sentence = parse_sentence(reply, state["instruction"])
             reason = guard_sentence(
                 sentence,
                 instruction=state["instruction"],

@@ -42,6 +42,15 @@ def test_parse_sentence_reads_the_tags_and_ends_the_sentence() -> None:
     )
     assert parse_sentence('"Keep promises to relatives."') == "Keep promises to relatives."
     assert parse_sentence("") == ""
+    seed = "Respond with care."
+    assert parse_sentence("< sentence>Keep customs alive. </sentence>.", seed) == (
+        "Keep customs alive."
+    )
+    wrapped = f"<instruction>{seed} Keep customs alive.</instruction>"
+    assert parse_sentence(wrapped, seed) == "Keep customs alive."
+    assert parse_sentence(f"<sentence>{seed}   Keep customs alive.</sentence>", seed) == (
+        "Keep customs alive."
+    )
 
 
 def test_guard_sentence_reasons(vs: ValueSet) -> None:
