@@ -87,8 +87,8 @@ def outcome_lines(mi: MetaInstruction, calibration: CalibrationReport | None = N
     usable = proposals - sum(rejected.values())
     reasons = ", ".join(f"{k} {v}" for k, v in rejected.most_common())
     lines.append(
-        f"- {usable} of {proposals} proposals were usable candidates"
-        + (f"; rejected: {reasons}" if reasons else "")
+        f"- {usable} of {proposals} proposer replies (repair turns included) were usable "
+        "candidates" + (f"; rejected: {reasons}" if reasons else "")
     )
     for h in tested:
         interval = (
@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=0,
         judge_protocol=args.judge_protocol,
         proposal_style=args.proposal_style,
+        calibrate=False,  # the check below is the run's calibration (passed to optimize)
     )
     optimizer = PicacoOptimizer(
         target, values=value_set, judge=judge, proposer=proposer, config=config
