@@ -156,12 +156,16 @@ def judge_bind_kwargs(judge: Any, value_set: ValueSet, cfg: PicacoConfig) -> dic
     hook = getattr(judge, "picaco_judge_kwargs", None)
     if callable(hook):
         kwargs.update(hook(judge_json_schema(value_set), cfg.judge_format))
-    use_lp = cfg.judge_logprobs == "on" or (
-        cfg.judge_logprobs == "auto" and bool(getattr(judge, "supports_logprobs", False))
-    )
-    if use_lp:
+    if _wants_logprobs(judge, cfg):
         kwargs.update({"logprobs": True, "top_logprobs": 5})
     return kwargs
+
+
+def _wants_logprobs(judge: Any, cfg: PicacoConfig) -> bool:
+    """Whether judge calls ask for log-probabilities (``cfg.judge_logprobs``, the model's say)."""
+    return cfg.judge_logprobs == "on" or (
+        cfg.judge_logprobs == "auto" and bool(getattr(judge, "supports_logprobs", False))
+    )
 
 
 async def judge_response(
@@ -232,17 +236,14 @@ def question_bind_kwargs(judge: Any, kind: QuestionKind, cfg: PicacoConfig) -> d
     """Per-value question options: the model's own hook, plus log-probabilities where supported.
 
     A chat model may define ``picaco_question_kwargs(kind) -> dict`` (the local llama.cpp model
-    constrains the answer with a grammar, caps it at one token and turns its prompt cache on,
-    since the K questions about one response share their prefix).
+    constrains the answer with a grammar, caps it at one token and turns its prompt cache on:
+    the questions about one value share the system message and the value's description).
     """
     kwargs: dict[str, Any] = {}
     hook = getattr(judge, "picaco_question_kwargs", None)
     if callable(hook):
         kwargs.update(hook(kind.value))
-    use_lp = cfg.judge_logprobs == "on" or (
-        cfg.judge_logprobs == "auto" and bool(getattr(judge, "supports_logprobs", False))
-    )
-    if use_lp:
+    if _wants_logprobs(judge, cfg):
         kwargs.update({"logprobs": True, "top_logprobs": 20})
     return kwargs
 

@@ -16,7 +16,7 @@ A model spec is one of:
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,29 +135,42 @@ def resources_for(
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        world = None
-        models: dict[str, BaseChatModel] = {}
-        for role, spec in (("target", target), ("judge", judge), ("proposer", proposer)):
-            if spec.strip() == "scripted":
-                if world is None:
-                    from langchain_picaco.testing import SyntheticWorld
-
-                    world = SyntheticWorld(value_set)
-                models[role] = getattr(world, role)()
-            else:
-                models[role] = resolve_model(spec, role=role)
         # The scripted world's likelihood stand-in is for tests of likelihood mode; named
         # "scripted" runs (Studio, demos) use sampling mode, as a black-box API would.
-        hook = getattr(models["target"], "picaco_likelihood", None)
-        likelihood = hook() if callable(hook) else None
-        res = Resources(
-            target=models["target"],
-            judge=models["judge"],
-            proposer=models["proposer"],
-            likelihood=likelihood,
-        )
+        res = _resources(value_set, target, judge, proposer, resolve_model)
         _CACHE[key] = res
         return res
+
+
+def _resources(
+    value_set: ValueSet,
+    target: str,
+    judge: str,
+    proposer: str,
+    make: Callable[..., BaseChatModel],
+) -> Resources:
+    """Resources for three model specs: ``scripted`` from one synthetic world, others by ``make``.
+
+    The likelihood scorer is the target's own (``picaco_likelihood``), if it has one.
+    """
+    world = None
+    models: dict[str, BaseChatModel] = {}
+    for role, spec in (("target", target), ("judge", judge), ("proposer", proposer)):
+        if spec.strip() == "scripted":
+            if world is None:
+                from langchain_picaco.testing import SyntheticWorld
+
+                world = SyntheticWorld(value_set)
+            models[role] = getattr(world, role)()
+        else:
+            models[role] = make(spec, role=role)
+    hook = getattr(models["target"], "picaco_likelihood", None)
+    return Resources(
+        target=models["target"],
+        judge=models["judge"],
+        proposer=models["proposer"],
+        likelihood=hook() if callable(hook) else None,
+    )
 
 
 def resources_from_context(context: PicacoContext, value_set: ValueSet) -> Resources:
@@ -249,23 +262,4 @@ def planning_resources(
         judge: Spec of the judge (empty: the target's).
         proposer: Spec of the proposer (empty: the target's).
     """
-    judge = judge or target
-    proposer = proposer or target
-    world = None
-    models: dict[str, BaseChatModel] = {}
-    for role, spec in (("target", target), ("judge", judge), ("proposer", proposer)):
-        if spec.strip() == "scripted":
-            if world is None:
-                from langchain_picaco.testing import SyntheticWorld
-
-                world = SyntheticWorld(value_set)
-            models[role] = getattr(world, role)()
-        else:
-            models[role] = _planned_model(spec, role)
-    hook = getattr(models["target"], "picaco_likelihood", None)
-    return Resources(
-        target=models["target"],
-        judge=models["judge"],
-        proposer=models["proposer"],
-        likelihood=hook() if callable(hook) else None,
-    )
+    return _resources(value_set, target, judge or target, proposer or target, _planned_model)
