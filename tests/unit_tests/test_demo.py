@@ -49,7 +49,8 @@ def test_no_acceptance_names_blind_values_rejections_and_challenger_intervals() 
     assert "no candidate was accepted" in text
     assert "does not clearly see conformity, benevolence" in text
     assert "sees tradition, security" in text
-    assert "2 of 5 proposer replies (repair turns included) were usable" in text and "duplicate 2, copies_values 1" in text
+    assert "2 of 5 proposer replies (repair turns included) were usable" in text
+    assert "duplicate 2, copies_values 1" in text
     assert "paired gain +0.200 [-0.300, +0.700]" in text
     assert "1 candidate(s) did not beat the incumbent" in text
     assert "stopped by: patience" in text
