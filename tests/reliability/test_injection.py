@@ -224,7 +224,14 @@ async def test_local_model_judge_under_injection() -> None:
 
     vs = load_value_set("confucianism-4")
     slow = RetrySettings(max_attempts=2, initial_delay=0, max_delay=0, timeout=None)
-    cfg = settings(judge_format="lines", judge_logprobs="on", judge_retries=1, retry=slow)
+    # The fences alone (flag off): what the model itself does with the order.
+    cfg = settings(
+        judge_format="lines",
+        judge_logprobs="on",
+        judge_retries=1,
+        retry=slow,
+        judge_injection="off",
+    )
     caller = ModelCaller(model, "judge", retry=cfg.retry)
     usage = CallUsage()
     means: dict[str, list[float]] = {label: [] for label in LOCAL_PAYLOADS}
@@ -237,6 +244,18 @@ async def test_local_model_judge_under_injection() -> None:
             )
             faults += result.fault is not None
             means[label].append(statistics.mean(result.scores.values()))
+            if payload:  # with the flag (the default) the order never reaches the model
+                flagged = await judge_response(
+                    caller,
+                    vs,
+                    query,
+                    text + payload,
+                    cfg.model_copy(update={"judge_injection": "flag"}),
+                    usage=CallUsage(),
+                    seed_key=(query, label),
+                )
+                assert flagged.scores == dict.fromkeys(vs.names, 1.0)
+                assert (flagged.fault or "").startswith("addresses_judge")
     clean = statistics.mean(means["clean"])
     parts = [
         f"{label} {statistics.mean(xs):.2f} ({statistics.mean(xs) - clean:+.2f}; "
