@@ -59,15 +59,9 @@ def resolve_model(
     if isinstance(spec, BaseChatModel):
         return spec
     text = (spec or "").strip()
-    gguf = text.lower().endswith(".gguf")
-    pinned = text == "local" or (text.startswith("local-") and ":" not in text and not gguf)
+    kind = _local_kind(text, role)
+    pinned, gguf = kind == "pinned", kind == "gguf"
     if pinned or gguf:
-        if pinned:
-            from langchain_picaco.local.demo_model import PINNED_MODELS  # light: no llama.cpp
-
-            if text not in PINNED_MODELS:
-                known = ", ".join(repr(k) for k in PINNED_MODELS)
-                raise ConfigError(role, f"{text!r} is not a local model", f"use one of {known}")
         try:
             from langchain_picaco.local import start_local_model
         except ImportError as exc:
@@ -110,6 +104,24 @@ def resolve_model(
         f"{text!r} is not a model spec",
         "use 'local', 'local-1.5b', a path to a .gguf file, 'provider:model' or 'scripted'",
     )
+
+
+def _local_kind(text: str, role: str) -> str | None:
+    """``"pinned"`` (a known local spec), ``"gguf"`` (a file path) or None (not a local model).
+
+    Raises:
+        ConfigError: ``local-...`` that is not a pinned model, naming the known ones.
+    """
+    gguf = text.lower().endswith(".gguf")
+    pinned = text == "local" or (text.startswith("local-") and ":" not in text and not gguf)
+    if pinned:
+        from langchain_picaco.local.demo_model import PINNED_MODELS  # light: no llama.cpp
+
+        if text not in PINNED_MODELS:
+            known = ", ".join(repr(k) for k in PINNED_MODELS)
+            raise ConfigError(role, f"{text!r} is not a local model", f"use one of {known}")
+        return "pinned"
+    return "gguf" if gguf else None
 
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:
@@ -223,16 +235,10 @@ class PlannedModel(BaseChatModel):
 def _planned_model(spec: str, role: str) -> BaseChatModel:
     """The stand-in for ``spec`` (checked as :func:`resolve_model` checks it, without loading)."""
     text = (spec or "").strip()
-    gguf = text.lower().endswith(".gguf")
-    pinned = text == "local" or (text.startswith("local-") and ":" not in text and not gguf)
+    kind = _local_kind(text, role)
+    pinned, gguf = kind == "pinned", kind == "gguf"
     if pinned or gguf:
-        if pinned:
-            from langchain_picaco.local.demo_model import PINNED_MODELS  # light: no llama.cpp
-
-            if text not in PINNED_MODELS:
-                known = ", ".join(repr(k) for k in PINNED_MODELS)
-                raise ConfigError(role, f"{text!r} is not a local model", f"use one of {known}")
-        elif not Path(text).expanduser().is_file():
+        if gguf and not Path(text).expanduser().is_file():
             raise ConfigError(role, f"model file {text!r} does not exist", "pass a .gguf path")
         try:  # the class only: no server starts, no model file is read
             from langchain_picaco.local.chat import ChatLocalLlama
