@@ -68,6 +68,8 @@ __all__ = [
     "ScriptedProposer",
     "ScriptedTarget",
     "SyntheticWorld",
+    "assert_judged_cleanly",
+    "judge_fallbacks",
 ]
 
 _FENCE = re.compile(r"<<<RESPONSE (\S+)>>>\n(.*?)\n<<<END RESPONSE \1>>>", re.S)
@@ -798,3 +800,62 @@ class ObedientJudge(ScriptedJudge):
         if self.fmt == "lines":
             return "\n".join(f"{k}: {v}" for k, v in scores.items())
         return json.dumps(scores)
+
+
+# ------------------------------------------------------------------ judge fallbacks
+def judge_fallbacks(result: Any) -> dict[str, int]:
+    """Counts of scores that are not the judge's own reading, by where they were counted.
+
+    A judge reply that cannot be parsed, even after ``judge_retries`` re-asks, becomes a neutral
+    3.0 (``usage.faults["judge_neutral"]``) or, in a calibration, a row left out of the
+    statistics; reports count such responses in ``judge_faults``. A run or report with any of
+    these still "works", so a test that only checks the shape of its result passes on a judge
+    that never answered. Retried replies that parsed in the end (``judge_malformed``) are not
+    counted: their scores are the judge's.
+
+    Args:
+        result: A :class:`~langchain_picaco.instruction.MetaInstruction`, an
+            ``EvaluationReport``, a ``CalibrationReport`` or a ``MethodResult`` (anything with
+            a ``usage`` and/or ``judge_faults``).
+
+    Returns:
+        The non-zero counts: ``"judge_neutral"`` (neutral fallbacks in the usage),
+        ``"judge_faults"`` (the report's unparsable responses) and ``"faulty_rows"``
+        (calibration rows with a fault).
+    """
+    found: dict[str, int] = {}
+    for part in ("usage", "optimization", "evaluation"):
+        faults = getattr(getattr(result, part, None), "faults", None) or {}
+        if faults.get("judge_neutral"):
+            found["judge_neutral"] = found.get("judge_neutral", 0) + faults["judge_neutral"]
+    if getattr(result, "judge_faults", 0):
+        found["judge_faults"] = int(result.judge_faults)
+    rows = getattr(result, "rows", None) or []
+    faulty = sum(1 for r in rows if getattr(r, "fault", None))
+    if faulty:
+        found["faulty_rows"] = faulty
+    return found
+
+
+def assert_judged_cleanly(result: Any, *, allowed: int = 0, why: str = "") -> None:
+    """Fail unless every score in ``result`` is the judge's own (see :func:`judge_fallbacks`).
+
+    Args:
+        result: A run's artifact or a report.
+        allowed: Most fallbacks tolerated in each count (0: none). A test that allows some must
+            say why in ``why``.
+        why: The reason a bound above zero is realistic (required when ``allowed`` > 0).
+
+    Raises:
+        AssertionError: Naming each count over the bound.
+        ValueError: ``allowed`` > 0 without a reason.
+    """
+    if allowed and not why:
+        raise ValueError("say why a judge fallback is tolerated (why=...)")
+    over = {k: n for k, n in judge_fallbacks(result).items() if n > allowed}
+    if over:
+        counts = ", ".join(f"{k}={n}" for k, n in sorted(over.items()))
+        raise AssertionError(
+            f"judge replies that could not be read ({counts}; at most {allowed} allowed): "
+            "those scores are neutral fallbacks or left out, not the judge's"
+        )

@@ -11,6 +11,7 @@ import pytest
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.optimizer import PicacoOptimizer
 from langchain_picaco.queries import load_calibration_references
+from langchain_picaco.testing import assert_judged_cleanly
 from langchain_picaco.values import load_value_set
 
 pytestmark = pytest.mark.integration
@@ -37,3 +38,6 @@ def test_local_judge_calibration_on_one_value(local_chat: Any) -> None:
     assert tradition.verdict in ("sees", "weak", "blind") and tradition.pairs <= 1
     assert [v.verdict for v in report.values[1:]] == ["unknown"] * 3
     assert "| tradition |" in report.table()
+    # Both rows are the judge's reading: none left out as unparsable, no neutral fallback (the
+    # rubric reply is grammar-constrained to the ratings' JSON schema, so zero is realistic).
+    assert_judged_cleanly(report)

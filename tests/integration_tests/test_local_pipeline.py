@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_picaco import MetaInstruction, PicacoConfig, PicacoOptimizer, load_value_set
 from langchain_picaco.graph.nodes import default_seed_instruction
+from langchain_picaco.testing import assert_judged_cleanly
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +62,10 @@ def test_tiny_optimisation_on_the_local_model(local_chat: Any) -> None:
     assert mi.usage.input_tokens > 0 and mi.usage.output_tokens > 0
     assert mi.history[0].instruction == default_seed_instruction(vs)
     assert mi.models["target"].startswith("ChatLocalLlama")
+    # Every score is the judge's reading: no reply fell back to the neutral 3.0. The local judge's
+    # rubric reply is held to the ratings' JSON schema by a llama.cpp grammar, so zero is the
+    # realistic bound (a retried reply that parsed in the end is fine: judge_malformed).
+    assert_judged_cleanly(mi)
 
 
 def test_rag_chain_answers_through_the_local_model(local_chat: Any) -> None:
