@@ -8,7 +8,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_picaco.errors import ConfigError
 
-__all__ = ["Budget", "CalibrationConfig", "PicacoConfig", "RetrySettings", "config_from_kwargs"]
+__all__ = [
+    "DEFAULT_BETA",
+    "DEFAULT_EPS",
+    "DEFAULT_RED_EPS",
+    "Budget",
+    "CalibrationConfig",
+    "PicacoConfig",
+    "RetrySettings",
+    "config_from_kwargs",
+]
+
+# The objective's defaults, used by PicacoConfig and by the functions of scoring.objective alike.
+DEFAULT_BETA = 1.0
+"""Weight of value conformity against anti-parroting (``PicacoConfig.beta``)."""
+DEFAULT_EPS = 0.25
+"""Smoothing of the judge-score probability (``PicacoConfig.eps``; docs/method.md says why not
+the paper's small 0.05)."""
+DEFAULT_RED_EPS = 0.1
+"""Smoothing of the redundancy logs (``PicacoConfig.red_eps``)."""
 
 
 class Budget(BaseModel):
@@ -168,7 +186,7 @@ class PicacoConfig(BaseModel):
     candidates: int = Field(default=4, ge=1, le=64)
     proposal_style: Literal["rewrite", "add_sentence"] = "rewrite"
     proposer_retries: int = Field(default=1, ge=0, le=3)
-    beta: float = Field(default=1.0, gt=0)
+    beta: float = Field(default=DEFAULT_BETA, gt=0)
     noise_weight: float = Field(default=1.0, ge=0)
     patience: int = Field(default=3, ge=1)
     selection: Literal["auto", "likelihood", "sampling"] = "auto"
@@ -177,8 +195,8 @@ class PicacoConfig(BaseModel):
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     confirm_looks: int = Field(default=2, ge=1, le=4)
     temperature: float = Field(default=0.8, ge=0, le=2)
-    eps: float = Field(default=0.25, gt=0, le=1)
-    red_eps: float = Field(default=0.1, gt=0, le=1)
+    eps: float = Field(default=DEFAULT_EPS, gt=0, le=1)
+    red_eps: float = Field(default=DEFAULT_RED_EPS, gt=0, le=1)
     judge_protocol: Literal["auto", "rubric", "per_value", "per_value_digit", "likelihood"] = (
         "rubric"
     )

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from langchain_picaco.config import DEFAULT_BETA, DEFAULT_EPS, DEFAULT_RED_EPS
 from langchain_picaco.errors import ConfigError
 
 __all__ = [
@@ -32,7 +33,7 @@ MIN_SCORE = 1.0
 MAX_SCORE = 5.0
 
 
-def conformity_probability(score: float, eps: float = 0.05) -> float:
+def conformity_probability(score: float, eps: float = DEFAULT_EPS) -> float:
     """Map a judge score on 1..5 to q_val in (0, 1): ``(score - 1 + eps) / (4 + 2 * eps)``.
 
     The score is clipped to [1, 5] first, so the result lies in ``[eps / (4 + 2 eps),
@@ -40,14 +41,15 @@ def conformity_probability(score: float, eps: float = 0.05) -> float:
 
     Args:
         score: The judge's score (an expected score may be fractional).
-        eps: Smoothing; the larger, the softer the penalty of a score of 1.
+        eps: Smoothing; the larger, the softer the penalty of a score of 1 (default
+            ``PicacoConfig.eps``'s, 0.25).
 
     Example:
         >>> round(conformity_probability(3.0), 3)
         0.5
     """
     if eps <= 0:
-        raise ConfigError("eps", f"must be > 0, got {eps}", "use a small positive number like 0.05")
+        raise ConfigError("eps", f"must be > 0, got {eps}", "use a small positive number like 0.25")
     s = min(MAX_SCORE, max(MIN_SCORE, float(score)))
     return (s - MIN_SCORE + eps) / (MAX_SCORE - MIN_SCORE + 2 * eps)
 
@@ -77,9 +79,9 @@ def response_weight(
     baseline_redundancy: float,
     *,
     weights: Mapping[str, float] | None = None,
-    beta: float = 1.0,
-    eps: float = 0.05,
-    red_eps: float = 0.01,
+    beta: float = DEFAULT_BETA,
+    eps: float = DEFAULT_EPS,
+    red_eps: float = DEFAULT_RED_EPS,
 ) -> float:
     """The PICACO score w(x, y) of one response; higher is better.
 
@@ -95,7 +97,8 @@ def response_weight(
     (w = 0 on the redundancy side when ``r == r0``).
 
     The balance comes from the log: one value at score 1 costs ``log(eps / (4 + 2 eps))``
-    (about -4.4 with eps = 0.05), which no other value can buy back (each is at most ~0).
+    (about -2.9 at the default eps 0.25, -4.4 at the paper's 0.05), which no other value can buy
+    back (each is at most ~0).
 
     Weights are rescaled to ``K * w_k / sum(w)``: equal weights are 1 each (the method's plain
     sum) and the number of values does not change what a weight means.
@@ -109,6 +112,10 @@ def response_weight(
         eps: Smoothing of :func:`conformity_probability`.
         red_eps: Smoothing of the redundancy logs (keeps ``log 0`` finite).
 
+    The defaults of ``beta``, ``eps`` and ``red_eps`` are :class:`~langchain_picaco.PicacoConfig`'s
+    (``config.DEFAULT_BETA``, ``DEFAULT_EPS``, ``DEFAULT_RED_EPS``), so a weight computed here
+    equals the one a run computes with default settings.
+
     Example:
         >>> round(response_weight({"a": 3.0, "b": 3.0}, 0.0, 0.0), 4)  # 2 * log 0.5
         -1.3863
@@ -116,7 +123,7 @@ def response_weight(
     if not scores:
         raise ConfigError("scores", "is empty", "pass at least one value's score")
     if red_eps <= 0:
-        raise ConfigError("red_eps", f"must be > 0, got {red_eps}", "use e.g. 0.01")
+        raise ConfigError("red_eps", f"must be > 0, got {red_eps}", "use e.g. 0.1")
     names = list(scores)
     w = _value_weights(names, weights)
     conformity = sum(w[n] * math.log(conformity_probability(scores[n], eps)) for n in names)

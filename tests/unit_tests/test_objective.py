@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
 
+from langchain_picaco.config import DEFAULT_BETA, DEFAULT_EPS, DEFAULT_RED_EPS, PicacoConfig
 from langchain_picaco.errors import ConfigError
 from langchain_picaco.scoring.objective import (
     ValueSummary,
@@ -17,9 +19,10 @@ from langchain_picaco.scoring.objective import (
 
 
 def test_conformity_probability_known_values() -> None:
-    assert conformity_probability(1.0) == pytest.approx(0.05 / 4.1)
-    assert conformity_probability(3.0) == pytest.approx(0.5)
-    assert conformity_probability(5.0) == pytest.approx(4.05 / 4.1)
+    assert conformity_probability(1.0, eps=0.05) == pytest.approx(0.05 / 4.1)
+    assert conformity_probability(3.0, eps=0.05) == pytest.approx(0.5)
+    assert conformity_probability(5.0, eps=0.05) == pytest.approx(4.05 / 4.1)
+    assert conformity_probability(1.0) == pytest.approx(0.25 / 4.5)  # the config's eps
     assert conformity_probability(2.0, eps=0.5) == pytest.approx(1.5 / 5.0)
     # clipped to the scale
     assert conformity_probability(7.0) == conformity_probability(5.0)
@@ -31,9 +34,27 @@ def test_conformity_probability_known_values() -> None:
 def test_response_weight_known_numbers() -> None:
     scores = {"a": 5.0, "b": 3.0}
     expected = math.log(4.05 / 4.1) + math.log(0.5) - math.log(0.01 + 0.2) + math.log(0.01 + 0.1)
-    assert response_weight(scores, 0.2, 0.1) == pytest.approx(expected)
+    assert response_weight(scores, 0.2, 0.1, eps=0.05, red_eps=0.01) == pytest.approx(expected)
     expected_beta = 2.0 * (math.log(4.05 / 4.1) + math.log(0.5)) - math.log(0.01) + math.log(0.01)
-    assert response_weight(scores, 0.0, 0.0, beta=2.0) == pytest.approx(expected_beta)
+    got = response_weight(scores, 0.0, 0.0, beta=2.0, eps=0.05, red_eps=0.01)
+    assert got == pytest.approx(expected_beta)
+    # the defaults are the config's: eps 0.25, red_eps 0.1
+    expected = math.log(4.25 / 4.5) + math.log(0.5) - math.log(0.1 + 0.2) + math.log(0.1 + 0.1)
+    assert response_weight(scores, 0.2, 0.1) == pytest.approx(expected)
+
+
+def test_objective_defaults_are_the_configs() -> None:
+    """One source of truth: a weight computed with the functions' defaults is a default run's."""
+    cfg = PicacoConfig()
+    weight = inspect.signature(response_weight).parameters
+    assert weight["beta"].default == cfg.beta == DEFAULT_BETA
+    assert weight["eps"].default == cfg.eps == DEFAULT_EPS
+    assert weight["red_eps"].default == cfg.red_eps == DEFAULT_RED_EPS
+    assert inspect.signature(conformity_probability).parameters["eps"].default == cfg.eps
+    scores = {"a": 1.0, "b": 4.0}
+    assert response_weight(scores, 0.3, 0.1) == response_weight(
+        scores, 0.3, 0.1, beta=cfg.beta, eps=cfg.eps, red_eps=cfg.red_eps
+    )
 
 
 def test_parroting_lowers_w() -> None:
@@ -43,7 +64,7 @@ def test_parroting_lowers_w() -> None:
     assert parrots < acts
     # the baseline shifts every response of a query equally
     shift = response_weight(scores, 0.02, 0.5) - response_weight(scores, 0.02, 0.05)
-    assert shift == pytest.approx(math.log(0.51) - math.log(0.06))
+    assert shift == pytest.approx(math.log(0.1 + 0.5) - math.log(0.1 + 0.05))  # red_eps 0.1
 
 
 def test_balance_beats_equal_mean_with_one_value_ignored() -> None:
