@@ -98,7 +98,10 @@ class Plan(BaseModel):
         judge_protocol: The judge protocol the run will use ("auto": the calibration chooses;
             the plan then counts every protocol it tries and the costliest per response).
         calls_by_phase: Upper bound of model calls per phase.
-        max_calls: Upper bound of model calls in all (judge retries aside).
+        max_calls: Upper bound of the calls a run counts, all roles, if every reply can be used:
+            judge replies asked again because they could not be read (up to ``judge_retries``
+            more per question) and empty replies sent again are counted calls left out here;
+            attempts that failed with a transient error and were retried are not counted.
         est_tokens: Estimated input plus output tokens (tiktoken on the prompts).
         budget_calls: The call budget, if any; the run stops cleanly when it is spent.
     """
