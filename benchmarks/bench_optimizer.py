@@ -11,8 +11,10 @@ seconds, offline, and repeat exactly:
     callbacks): time with no call in flight (start-up and the graph's own work between
     supersteps), time with only proposer calls in flight (a round proposes C < 8 candidates and
     nothing else can run until they are back), and partly filled time at the ends of phases.
-(b) Model calls per iteration with ONE judge call per response rating every value (ours) against
-    one judge call per value (K calls per response, the paper's way), for K = 4, 8, 10.
+(b) Model calls per round with ONE judge call per response rating every value (the ``rubric``
+    protocol) against one judge call per value (``per_value``: K calls per response, the
+    paper's way), for K = 4, 8, 10: both runs are made and their calls counted by phase (the
+    paper-defaults lines printed after the table are computed, and say so).
 (c) A table on held-out queries: the bare model, the value-listing instruction ("Q+IF"), an
     OPRO-style optimiser given the SAME call budget and proposer as PICACO, and PICACO, in five
     worlds, ten seeds each: a clean or a noisy judge (Gaussian noise, sd 0.8 on the 1..5 scale,
@@ -31,6 +33,7 @@ Usage:
     .venv/bin/python benchmarks/bench_optimizer.py --only a     # one part (a, b or c)
     .venv/bin/python benchmarks/bench_optimizer.py --only c --seeds 5
     .venv/bin/python benchmarks/bench_optimizer.py --only c --no-greedy --world 0.8,0.1
+    .venv/bin/python benchmarks/bench_optimizer.py --only b --markdown b.md   # tables as markdown
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import argparse
 import os
 import statistics
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,7 +112,8 @@ def _breakdown(timeline: Timeline, t0: float, t1: float, slots: int) -> dict[str
     return {**{f"time_{k}": v for k, v in out.items()}, **{f"lost_{k}": v for k, v in idle.items()}}
 
 
-def part_a(latency: float = 0.05, slots: int = 8) -> None:
+def part_a(latency: float = 0.05, slots: int = 8) -> list[str]:
+    """Run part (a) at one latency; print the text table, return the markdown rows."""
     print("\n(a) Parallel efficiency: wall time over calls x latency / max_concurrency")
     print(
         f"    latency {latency} s per call, max_concurrency {slots}, confucianism-4, sampling mode"
@@ -119,6 +124,7 @@ def part_a(latency: float = 0.05, slots: int = 8) -> None:
         f"{'no call':>7} {'proposer':>8} {'partial':>7} {'stretch':>7} | {'structural':>10}"
     )
     print("    " + header)
+    rows: list[str] = []
     for n_queries in (8, 16):
         qs = load_queries("confucianism-4", split="optimize")[:n_queries]
         cfg = PicacoConfig(
@@ -156,6 +162,10 @@ def part_a(latency: float = 0.05, slots: int = 8) -> None:
                 f"{b['lost_only_proposer']:>8.2f} {b['lost_partly_filled']:>7.2f} "
                 f"{stretch:>7.2f} | {structural:>10.2f}"
             )
+            rows.append(
+                f"| {latency} s | {n_queries} | {mi.usage.calls} | {wall:.2f} | {ideal:.2f} | "
+                f"**{wall / ideal:.2f}** | {structural:.2f} |"
+            )
     print(
         "    lost s = slot-seconds left idle / max_concurrency, by what was in flight: no call\n"
         "    (start-up, the graph's own work between supersteps), only proposer calls (C=4 < 8\n"
@@ -164,50 +174,110 @@ def part_a(latency: float = 0.05, slots: int = 8) -> None:
         "    wall = ideal + the four lost columns. structural = (ideal + proposer + partial) /\n"
         "    ideal: the ratio with zero CPU overhead, i.e. what the superstep structure costs."
     )
+    return rows
+
+
+A_HEADER = [
+    "| latency | queries | calls | wall s | ideal s | ratio | structural |",
+    "|---|---|---|---|---|---|---|",
+]
 
 
 # ---------------------------------------------------------------------------------------- (b)
-def part_b() -> None:
-    print("\n(b) Model calls per iteration: one judge call per response vs one per value")
-    print("    measured on the synthetic world: 8 queries, S=2, C=4, minibatch 8, paired")
-    print(
-        f"    {'value set':<16} {'K':>3} {'responses/it':>12} {'ours/it':>8} "
-        f"{'per-value/it':>12} {'ratio':>6}"
+class PhaseCounter(BaseCallbackHandler):
+    """Counts chat-model calls by (phase, role), from the metadata every PICACO call carries."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
+        meta = kw.get("metadata") or {}
+        self.calls[(str(meta.get("phase", "?")), str(meta.get("role", "?")))] += 1
+
+
+_OUTSIDE_ROUNDS = {"calibrate", "reference", "final"}
+
+
+def _per_round(name: str, protocol: str) -> dict[str, float]:
+    """One run of part (b)'s settings; calls per round counted by phase, not computed."""
+    vs = load_value_set(name)
+    qs = load_queries(name, split="optimize")[:8]
+    world = SyntheticWorld(vs)
+    counter = PhaseCounter()
+    models = [world.target(), world.judge(), world.proposer()]
+    for m in models:
+        m.callbacks = [counter]
+    cfg = PicacoConfig(
+        iterations=3,
+        candidates=4,
+        minibatch=8,
+        patience=3,
+        calibrate=False,
+        judge_protocol=protocol,  # type: ignore[arg-type]
     )
+    opt = PicacoOptimizer(models[0], values=vs, judge=models[1], proposer=models[2], config=cfg)
+    mi = opt.optimize(qs)
+    assert sum(counter.calls.values()) == mi.usage.calls  # every call seen (no likelihood calls)
+    rounds = max(h.iteration for h in mi.history)
+    loop = {k: n for k, n in counter.calls.items() if k[0] not in _OUTSIDE_ROUNDS}
+    return {
+        "rounds": rounds,
+        "responses": sum(n for (_, role), n in loop.items() if role == "target") / rounds,
+        "calls": sum(loop.values()) / rounds,
+        "text": mi.text,
+    }
+
+
+def part_b() -> list[str]:
+    """Run part (b); print the text table, return the markdown rows."""
+    print("\n(b) Model calls per round, judge protocol rubric (one judge call per response)")
+    print("    against per_value (one judge call per value and response), both measured on the")
+    print("    synthetic world: 8 queries, S=2, C=4, minibatch 8, paired acceptance, 3 rounds")
+    print(
+        f"    {'value set':<16} {'K':>3} {'responses/it':>12} {'rubric/it':>9} "
+        f"{'per_value/it':>12} {'ratio':>6}"
+    )
+    rows: list[str] = []
     for name in ("confucianism-4", "hh-balance-8", "schwartz-10"):
-        vs = load_value_set(name)
-        k = len(vs)
-        qs = load_queries(name, split="optimize")[:8]
-        world = SyntheticWorld(vs)
-        cfg = PicacoConfig(iterations=3, candidates=4, minibatch=8, patience=3, calibrate=False)
-        opt = PicacoOptimizer(
-            world.target(), values=vs, judge=world.judge(), proposer=world.proposer(), config=cfg
-        )
-        mi = opt.optimize(qs)
-        plan = opt.plan(qs)
-        rounds = max(h.iteration for h in mi.history)
-        by_role = mi.usage.calls_by_role
-        fixed = plan.calls_by_phase["reference"] + plan.calls_by_phase["final"]
-        responses = (by_role["target"] - fixed // 2) / rounds
-        proposer = by_role.get("proposer", 0) / rounds
-        ours = 2 * responses + proposer
-        paper = (1 + k) * responses + proposer
+        k = len(load_value_set(name))
+        rubric = _per_round(name, "rubric")
+        per_value = _per_round(name, "per_value")
+        same = "" if rubric["text"] == per_value["text"] else " (different instructions found)"
+        ratio = per_value["calls"] / rubric["calls"]
         print(
-            f"    {name:<16} {k:>3} {responses:>12.1f} {ours:>8.1f} {paper:>12.1f} "
-            f"{paper / ours:>6.2f}"
+            f"    {name:<16} {k:>3} {rubric['responses']:>12.1f} {rubric['calls']:>9.1f} "
+            f"{per_value['calls']:>12.1f} {ratio:>6.2f}{same}"
+        )
+        responses = f"{rubric['responses']:.1f}"
+        if per_value["responses"] != rubric["responses"]:
+            responses += f" / {per_value['responses']:.1f}"
+        rows.append(
+            f"| {name} | {k} | {responses} | {rubric['calls']:.1f} | {per_value['calls']:.1f} | "
+            f"{ratio:.2f} |"
         )
     n, s, c, b = 50, 2, 4, 8
     responses = (c + 1) * b + 2 * b + n * s
     print(
-        f"    paper defaults (N={n}, S={s}, C={c}, minibatch {b}, every round accepted): "
-        f"{responses} responses per iteration"
+        f"    COMPUTED, not measured: paper defaults (N={n}, S={s}, C={c}, minibatch {b}, every "
+        f"round accepted): {responses} responses per round"
     )
     for k in (4, 8, 10):
         ours = 2 * responses + c
         paper = (1 + k) * responses + c
         print(
-            f"      K={k:>2}: ours {ours} calls, per-value {paper} calls, ratio {paper / ours:.2f}"
+            f"      K={k:>2}: rubric {ours} calls, per-value {paper} calls, "
+            f"ratio {paper / ours:.2f}"
         )
+    return rows
+
+
+B_HEADER = [
+    "| value set | K | responses / round | rubric: calls / round | per_value: calls / round "
+    "| ratio |",
+    "|---|---|---|---|---|---|",
+]
 
 
 # ---------------------------------------------------------------------------------------- (c)
@@ -292,12 +362,17 @@ def _one_world(
     return rows
 
 
-def _versus(per_seed: Sequence[dict[str, Row]], attr: str) -> str:
+def _versus_counts(per_seed: Sequence[dict[str, Row]], attr: str) -> tuple[int, int, int]:
     ours = [getattr(r["PICACO"], attr) for r in per_seed]
     theirs = [getattr(r["OPRO (same budget)"], attr) for r in per_seed]
     above = sum(a > b + 1e-9 for a, b in zip(ours, theirs, strict=True))
     below = sum(a < b - 1e-9 for a, b in zip(ours, theirs, strict=True))
-    return f"above in {above}, equal in {len(ours) - above - below}, below in {below}"
+    return above, len(ours) - above - below, below
+
+
+def _versus(per_seed: Sequence[dict[str, Row]], attr: str) -> str:
+    above, equal, below = _versus_counts(per_seed, attr)
+    return f"above in {above}, equal in {equal}, below in {below}"
 
 
 WORLDS = [
@@ -309,9 +384,18 @@ WORLDS = [
 ]
 
 
-def part_c(seeds: int, greedy_row: bool = True, worlds: Sequence[tuple] = ()) -> None:
+def part_c(seeds: int, greedy_row: bool = True, worlds: Sequence[tuple] = ()) -> list[str]:
+    """Run part (c); print the text tables, return two markdown tables (scores, per seed)."""
     print("\n(c) Held-out scores (1..5; mean over seeds), PICACO defaults (T=10, C=4, S=2,")
     print("    minibatch 8, paired acceptance, 2 looks), OPRO given PICACO's call count as budget")
+    scores = [
+        "| world | method | min | mean | parrot | sent. | calls |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    versus = [
+        "| world | PICACO vs OPRO, min: above / equal / below | mean: above / equal / below |",
+        "|---|---|---|",
+    ]
     for title, name, noise, dilution in worlds or WORLDS:
         per_seed = [_one_world(name, noise, dilution, s, greedy_row) for s in range(seeds)]
         print(f"\n    {title}: {name}, {seeds} seeds, 16 optimisation / 10 held-out queries")
@@ -319,23 +403,41 @@ def part_c(seeds: int, greedy_row: bool = True, worlds: Sequence[tuple] = ()) ->
             f"    {'method':<24} {'min':>5} {'mean':>5} {'parrot':>6} {'sent.':>5} {'calls':>6}"
             "   min per seed"
         )
-        for method in per_seed[0]:
+        for i, method in enumerate(per_seed[0]):
             rows = [r[method] for r in per_seed]
             mins = " ".join(f"{r.min:.1f}" for r in rows)
-            print(
-                f"    {method:<24} {statistics.fmean(r.min for r in rows):>5.2f} "
-                f"{statistics.fmean(r.mean for r in rows):>5.2f} "
-                f"{statistics.fmean(r.parrot for r in rows):>6.2f} "
-                f"{statistics.fmean(r.sentences for r in rows):>5.1f} "
-                f"{statistics.fmean(r.calls for r in rows):>6.0f}   {mins}"
+            cells = (
+                f"{statistics.fmean(r.min for r in rows):.2f}",
+                f"{statistics.fmean(r.mean for r in rows):.2f}",
+                f"{statistics.fmean(r.parrot for r in rows):.2f}",
+                f"{statistics.fmean(r.sentences for r in rows):.1f}",
+                f"{statistics.fmean(r.calls for r in rows):.0f}",
             )
+            print(
+                f"    {method:<24} {cells[0]:>5} {cells[1]:>5} {cells[2]:>6} {cells[3]:>5} "
+                f"{cells[4]:>6}   {mins}"
+            )
+            label = f"**{method}**" if method == "PICACO" else method
+            scores.append(f"| {title if i == 0 else ''} | {label} | " + " | ".join(cells) + " |")
         print(f"    PICACO vs OPRO per seed: min {_versus(per_seed, 'min')};")
         print(f"                             mean {_versus(per_seed, 'mean')}")
+        mins = " / ".join(str(n) for n in _versus_counts(per_seed, "min"))
+        means = " / ".join(str(n) for n in _versus_counts(per_seed, "mean"))
+        versus.append(f"| {title} | {mins} | {means} |")
     if greedy_row:
         print(
             "\n    * sensitivity rows: PICACO with acceptance='greedy' (no noise test), and OPRO\n"
             "      given that run's call count."
         )
+    return [*scores, "", *versus]
+
+
+def _markdown(path: str | None, blocks: Sequence[list[str]]) -> None:
+    """Write the markdown tables (one block each, a blank line between) to ``path``."""
+    if path:
+        text = "\n\n".join("\n".join(b) for b in blocks if b) + "\n"
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
 
 
 def main() -> None:
@@ -356,6 +458,7 @@ def main() -> None:
         "five defaults (repeatable), e.g. --world 0.8,0.1",
     )
     parser.add_argument("--no-greedy", action="store_true", help="skip the sensitivity rows")
+    parser.add_argument("--markdown", help="also write the tables as markdown to this file")
     args = parser.parse_args()
     worlds = []
     for spec in args.world:
@@ -363,13 +466,17 @@ def main() -> None:
         title = f"judge noise sd {noise}, K=4, dilution {dilution}"
         worlds.append((title, "confucianism-4", noise, dilution))
     started = time.perf_counter()
+    blocks: list[list[str]] = []
     if args.only in (None, "a"):
+        rows = []
         for latency in (float(x) for x in args.latency.split(",")):
-            part_a(latency=latency)
+            rows += part_a(latency=latency)
+        blocks.append([*A_HEADER, *rows])
     if args.only in (None, "b"):
-        part_b()
+        blocks.append([*B_HEADER, *part_b()])
     if args.only in (None, "c"):
-        part_c(args.seeds, greedy_row=not args.no_greedy, worlds=worlds)
+        blocks.append(part_c(args.seeds, greedy_row=not args.no_greedy, worlds=worlds))
+    _markdown(args.markdown, blocks)
     print(f"\n(total {time.perf_counter() - started:.1f} s)")
 
 

@@ -17,6 +17,7 @@ Prints three tables:
 Usage:
     .venv/bin/python benchmarks/bench_reliability.py              # 5 seeds per fault type
     .venv/bin/python benchmarks/bench_reliability.py --seeds 2 --skip-kill
+    .venv/bin/python benchmarks/bench_reliability.py --parts kill --kills 3   # one table
 """
 
 from __future__ import annotations
@@ -236,10 +237,11 @@ def _with_short_context(fn: Any) -> int:
 
 def print_bad_input(rows: list[tuple[str, int, str]]) -> None:
     print("\n## Bad input on the command line (exit code, the one line printed)\n")
-    print("| input | exit | message |")
+    print("| input | exit | message (`picaco: error: ...`) |")
     print("|---|---|---|")
     for name, code, line in rows:
-        print(f"| {name} | {code} | {line.replace('|', '/')} |")
+        message = line.removeprefix("picaco: error: ").replace("|", "/").replace("`", "'")
+        print(f"| {name} | {code} | `{message}` |")
 
 
 def main() -> None:
@@ -251,13 +253,24 @@ def main() -> None:
     )
     parser.add_argument("--kills", type=int, default=3, help="kill-and-resume runs per mode")
     parser.add_argument("--skip-kill", action="store_true", help="skip the kill-and-resume runs")
+    parser.add_argument(
+        "--parts",
+        default="faults,kill,bad-input",
+        help="comma-separated tables to make: faults, kill, bad-input (default: all three)",
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    unknown = parts - {"faults", "kill", "bad-input"}
+    if unknown:
+        parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
     warnings.simplefilter("ignore")
     started = time.monotonic()
-    print_fault_table(fault_table(args.seeds, args.rate, args.all_rate), args.rate)
-    if not args.skip_kill:
+    if "faults" in parts:
+        print_fault_table(fault_table(args.seeds, args.rate, args.all_rate), args.rate)
+    if "kill" in parts and not args.skip_kill:
         print_kill_rows(kill_rows(args.kills))
-    print_bad_input(bad_input_rows())
+    if "bad-input" in parts:
+        print_bad_input(bad_input_rows())
     print(f"\n({time.monotonic() - started:.0f} s)")
 
 
