@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export LANGCHAIN_TRACING_V2 := false
 export LANGSMITH_TRACING := false
 
-.PHONY: install demo test unit integration lint format bench clean
+.PHONY: install demo test unit integration lint format bench docs-numbers clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_injection.py
+
+# Re-measure every table in docs/ that a script makes and put it back between its markers,
+# stamped (benchmarks/docs_numbers.py). ARGS: --list, --scripted-only, --quick, --only NAME,...
+docs-numbers: $(STAMP)
+	$(PY) benchmarks/docs_numbers.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
