@@ -59,6 +59,7 @@ from langchain_picaco.graph.nodes import (
     check_budget_floor,
     confirm_calls,
     default_seed_instruction,
+    screen_is_first_look,
     selection_mode,
     summarize_scores,
 )
@@ -364,13 +365,15 @@ class PicacoOptimizer:
         pools = cfg.aligned_pool + min(cfg.noisy_pool, cfg.samples_per_query)
         per_round_lk = (cfg.candidates + 1) * b * pools if selection == "likelihood" else 0
         confirm = confirm_calls(cfg, n, per) if paired else 0  # one look
+        # one screened candidate on every query: the screen is the first look
+        first_look = 0 if screen_is_first_look(cfg, n, selection) else confirm
         phases = {
             "calibrate": floor.calibration,
             "reference": floor.reference,
             "propose": cfg.candidates * cfg.iterations * (1 + cfg.proposer_retries),
             "evaluate": per_round_eval * cfg.iterations,
             "likelihood": per_round_lk * cfg.iterations,
-            "confirm": confirm * cfg.iterations,
+            "confirm": first_look * cfg.iterations,
             # at most: a round whose first look is inconclusive with a positive gain looks again
             "confirm_extra_looks": confirm * cfg.iterations * (cfg.confirm_looks - 1),
             "enhance": 0 if paired else per * n * cfg.samples_per_query * cfg.iterations,

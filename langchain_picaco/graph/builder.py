@@ -30,6 +30,7 @@ from langchain_picaco.graph.nodes import (
     confirm_calls,
     final_calls,
     response_calls,
+    screen_is_first_look,
 )
 from langchain_picaco.graph.state import RESET, InputState, OutputState, PicacoState
 from langchain_picaco.measure import stable_seed
@@ -142,8 +143,9 @@ def _round_calls(state: PicacoState, cfg: PicacoConfig) -> int:
         calls += per * (cfg.candidates + 1) * batch
     else:
         calls += _likelihood_calls(state, cfg, batch)
-    if cfg.acceptance == "paired":
-        calls += confirm_calls(cfg, len(state["queries"]), per)
+    n = len(state["queries"])
+    if cfg.acceptance == "paired" and not screen_is_first_look(cfg, n, state.get("selection")):
+        calls += confirm_calls(cfg, n, per)
     return calls
 
 
@@ -310,6 +312,8 @@ def build_graph(
         challenger = state.get("challenger")
         if not challenger:
             return "decide"
+        if challenger.get("screened"):
+            return "accept"  # the screen was the first look (``screen_is_first_look``)
         if not _fits(
             state, cfg, confirm_calls(cfg, len(state["queries"]), _per_response(state, cfg))
         ):
@@ -407,7 +411,9 @@ def build_graph(
     )
     builder.add_conditional_edges("update_pools", route_round, ["propose", "budget_stop"])
     builder.add_conditional_edges("propose", route_evaluate, ["measure", "select"])
-    builder.add_conditional_edges("select", route_confirm, ["measure", "decide", "budget_stop"])
+    builder.add_conditional_edges(
+        "select", route_confirm, ["measure", "accept", "decide", "budget_stop"]
+    )
     builder.add_conditional_edges("accept", route_confirm, ["measure", "decide", "budget_stop"])
     builder.add_conditional_edges(
         "decide", route_after_decide, ["measure", "propose", "budget_stop", "finish"]

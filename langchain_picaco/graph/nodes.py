@@ -747,6 +747,20 @@ class PicacoNodes:
                 "instruction": candidates[challenger[1]],
                 "history_index": len(history) - len(entries) + challenger[1],
             }
+            if screen_is_first_look(cfg, len(state["queries"]), state.get("selection")):
+                # One candidate, screened with the incumbent on every query at shared seeds:
+                # nothing was selected, so the screen is an unbiased paired look. It is the
+                # confirmation's first look (the accept node tests it; more looks draw fresh
+                # samples), which saves drawing the same-sized look again.
+                out["challenger"]["screened"] = True
+                arm = f"candidate:{challenger[1]}"
+                names = {arm: "challenger", "incumbent": "incumbent"}
+                looked = [
+                    {**m, "phase": "confirm", "arm": names[m["arm"]]}
+                    for m in screened
+                    if m["arm"] in names
+                ]
+                out["measurements"] = [RESET, *looked]
         if out["challenger"] is None:
             self._emit_round(runtime, iteration, out["changed"], state, out)
         return out
@@ -769,7 +783,7 @@ class PicacoNodes:
         cfg = _config(runtime)
         value_set = ValueSet.model_validate(state["values"])
         iteration = state.get("iteration", 0) + 1
-        challenger = state.get("challenger") or {}
+        challenger = {k: v for k, v in (state.get("challenger") or {}).items() if k != "screened"}
         baseline = state.get("baseline_redundancy") or {}
         ms = [_weighted(m, baseline, value_set, cfg) for m in state.get("measurements") or []]
         by_arm: dict[str, dict[tuple[int, int], float]] = {"incumbent": {}, "challenger": {}}
@@ -1070,6 +1084,24 @@ def response_calls(cfg: PicacoConfig, n_values: int, protocol: str | None = None
     protocol = protocol or cfg.judge_protocol
     options = cfg.auto_protocols if protocol == "auto" else (protocol,)
     return 1 + max(judge_calls_per_response(p, n_values) for p in options)
+
+
+def screen_is_first_look(cfg: PicacoConfig, n_queries: int, selection: str | None) -> bool:
+    """Whether a round's screening doubles as the first look of its confirmation.
+
+    It does when sampling-mode screening of a single candidate draws exactly what a first look
+    would: the incumbent and the candidate on every query, ``samples_per_query`` = 1 sample each,
+    at shared seeds, under paired acceptance. With one candidate nothing is selected, so there is
+    no winner's curse to correct by fresh samples; a second look (if allowed) still draws them.
+    ``plan()`` and the per-round budget check count the saving.
+    """
+    return (
+        selection == "sampling"
+        and cfg.acceptance == "paired"
+        and cfg.candidates == 1
+        and cfg.samples_per_query == 1
+        and cfg.minibatch >= n_queries
+    )
 
 
 def reference_calls(cfg: PicacoConfig, n_queries: int, per_response: int = 2) -> int:

@@ -20,9 +20,15 @@ RESET = "__reset__"
 
 
 def reset_or_extend(left: list[Any] | None, right: list[Any] | str | None) -> list[Any]:
-    """Reducer of fan-in channels: extend, or start afresh when a node writes ``RESET``."""
+    """Reducer of fan-in channels: extend, or start afresh when a node writes ``RESET``.
+
+    A node that replaces the channel's content writes ``[RESET, *items]``: start afresh with
+    ``items``.
+    """
     if right == RESET:
         return []
+    if isinstance(right, list) and right and right[0] == RESET:
+        return list(right[1:])
     if right is None:
         return list(left or [])
     return [*(left or []), *right]

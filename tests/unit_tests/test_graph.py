@@ -112,7 +112,8 @@ async def test_every_round_accepted_fits_the_recursion_limit() -> None:
     graph = build_graph(
         Resources(target=world.target(), judge=world.judge(), proposer=FocusedProposer(world=world))
     )
-    queries = [f"Question {i}: should I move abroad for work?" for i in range(4)]
+    # 5 queries, minibatch 4: the screen is not a first look, so every round confirms.
+    queries = [f"Question {i}: should I move abroad for work?" for i in range(5)]
     limit = _STEPS_OUTSIDE_ROUNDS + STEPS_PER_ROUND * cfg.iterations
     steps: set[int] = set()
     final: dict[str, Any] = {}
