@@ -63,6 +63,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--minibatch", type=int, default=8, help="queries per candidate (both)")
     p.add_argument("--eval-samples", type=int, default=1, help="responses per held-out query")
     p.add_argument("--selection", choices=["auto", "likelihood", "sampling"], default="auto")
+    p.add_argument(
+        "--judge-protocol",
+        choices=["rubric", "per_value", "per_value_digit", "likelihood", "auto"],
+        default="rubric",
+    )
+    p.add_argument("--proposal-style", choices=["rewrite", "add_sentence"], default="rewrite")
+    p.add_argument(
+        "--max-tokens", type=int, default=0, help="cap of each target response (0: the model's)"
+    )
+    p.add_argument("--calibrate", choices=["on", "off"], default="on")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-concurrency", type=int, default=4)
     p.add_argument("--methods", default=",".join(METHODS))
@@ -91,6 +101,10 @@ def _settings(args: argparse.Namespace, value_set: str) -> dict[str, Any]:
         "seed": args.seed,
         "methods": args.methods,
         "probe": args.probe,
+        "judge_protocol": args.judge_protocol,
+        "proposal_style": args.proposal_style,
+        "max_tokens": args.max_tokens,
+        "calibrate": args.calibrate,
     }
 
 
@@ -175,9 +189,16 @@ def run_cell(args: argparse.Namespace, value_set_name: str, key: str, out: Path,
         selection=args.selection,
         seed=args.seed,
         max_concurrency=args.max_concurrency,
+        judge_protocol=args.judge_protocol,
+        proposal_style=args.proposal_style,
+        calibrate=args.calibrate == "on",
     )
+    target = res.target
+    if args.max_tokens and hasattr(target, "max_tokens"):
+        # Shorter responses make every judge call shorter (local models: seconds per call).
+        target = target.model_copy(update={"max_tokens": args.max_tokens})
     cmp = compare(
-        res.target,
+        target,
         values=vs,
         queries=qs,
         heldout=held,
