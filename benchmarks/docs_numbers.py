@@ -76,6 +76,19 @@ def stdout_tables(out: Path, stdout: str) -> str:
     return "\n\n".join("\n".join(b) for b in blocks)
 
 
+def stdout_markdown(out: Path, stdout: str) -> str:
+    """Everything the script printed (tables and the lines between them), without its headings.
+
+    For scripts that print markdown (bench_trust.py): the doc has its own headings, so the
+    script's ``#`` lines are dropped and runs of blank lines are closed up.
+    """
+    lines = [ln.rstrip() for ln in stdout.splitlines() if not re.match(r"#+ ", ln)]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    if not any(ln.startswith("|") for ln in text.splitlines()):
+        raise DocsNumbersError("the script printed no markdown table")
+    return text
+
+
 def out_file(name: str, *, demote: bool = False) -> Extract:
     """The markdown file ``name`` the script wrote into its output folder.
 
@@ -184,6 +197,7 @@ class Job:
 
 BENCH_OPT = (PY, "benchmarks/bench_optimizer.py")
 BENCH_REL = (PY, "benchmarks/bench_reliability.py")
+TRUST = (PY, "benchmarks/bench_trust.py")
 INJECTION = (PY, "benchmarks/judge_injection.py")
 PROPOSER = (PY, "benchmarks/proposer_rate.py", "--values", "confucianism-4", "--rounds")
 PAPER = (PY, "benchmarks/paper_table.py", "--model", "local", "--iterations", "1")
@@ -232,6 +246,26 @@ JOBS: tuple[Job, ...] = (
         ((*BENCH_OPT, "--only", "c", "--no-greedy", *SENSITIVITY, *MD),),
         ((*BENCH_OPT, "--only", "c", "--no-greedy", "--seeds", "2", *SENSITIVITY, *MD),),
         out_file("table.md"), ("3 min", "40 s"),
+    ),
+    Job(
+        "trust-a", "docs/calibration.md", "scripted",
+        ((*TRUST, "--only", "a"),), ((*TRUST, "--only", "a", "--seeds", "5"),),
+        stdout_markdown, ("1 min", "10 s"),
+    ),
+    Job(
+        "trust-b", "docs/calibration.md", "scripted",
+        ((*TRUST, "--only", "b"),), ((*TRUST, "--only", "b", "--seeds", "5"),),
+        stdout_markdown, ("2 min", "20 s"),
+    ),
+    Job(
+        "trust-c", "docs/calibration.md", "scripted",
+        ((*TRUST, "--only", "c"),), ((*TRUST, "--only", "c", "--seeds", "5"),),
+        stdout_markdown, ("2 min", "20 s"),
+    ),
+    Job(
+        "trust-d", "docs/calibration.md", "scripted",
+        ((*TRUST, "--only", "d"),), ((*TRUST, "--only", "d"),),
+        stdout_markdown, ("10 s", "10 s"),
     ),
     Job(
         "reliability-faults", "docs/reliability.md", "scripted",

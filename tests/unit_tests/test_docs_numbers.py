@@ -115,6 +115,21 @@ def test_place_refuses_missing_doubled_or_reversed_markers(text: str, error: str
         dn.place(text, "fake", "| t |")
 
 
+def test_stdout_markdown_keeps_the_lines_between_tables_but_not_headings(tmp_path: Path) -> None:
+    """bench_trust.py prints headings, prose lines and tables: the doc keeps all but headings."""
+    printed = (
+        "## (b) Noise-only world\n\nconfucianism-4, 40 seeds; 39 s.\n\n"
+        "| method | share |\n|---|---|\n| PICACO | 1/40 |\n\n\n\n"
+        "The scripted good judge:\n\n### a report\n| value | acts |\n|---|---|\n| x | 4.7 |\n\n"
+    )
+    assert dn.stdout_markdown(tmp_path, printed) == (
+        "confucianism-4, 40 seeds; 39 s.\n\n| method | share |\n|---|---|\n| PICACO | 1/40 |\n\n"
+        "The scripted good judge:\n\n| value | acts |\n|---|---|\n| x | 4.7 |"
+    )
+    with pytest.raises(dn.DocsNumbersError, match="no markdown table"):
+        dn.stdout_markdown(tmp_path, "## (b)\n\nonly prose\n")
+
+
 def test_a_doc_is_written_atomically(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A write that fails at the rename leaves the old doc whole and no temporary file."""
     doc = repo / "docs/doc.md"
@@ -238,3 +253,5 @@ def test_every_job_has_its_markers_and_its_script() -> None:
     assert sorted(markers) == sorted(names)
     local = {j.name for j in dn.JOBS if j.kind == "local"}
     assert {"judge-table", "proposer-rate", "paper-table", "demo"} <= local
+    scripted = {j.name for j in dn.JOBS if j.kind == "scripted"}
+    assert {"trust-a", "trust-b", "trust-c", "trust-d", "optimizer-c"} <= scripted
