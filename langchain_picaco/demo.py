@@ -7,13 +7,15 @@ small model can write, docs/benchmarks.md). The demo
 
 1. checks the judge on part of the shipped calibration references and prints which values it
    sees (the full calibration is ``picaco calibrate``);
-2. measures the bare model and the value-listing seed, then runs a few rounds of propose ->
-   screen -> confirm: a candidate replaces the seed only when the paired gain on fresh samples
-   passes the noise test;
-3. ends with the outcome: either the accepted instruction, with its confirmed gain and the
-   seed and the new instruction side by side on held-out queries, or the measured reason why
-   nothing was accepted (values the judge cannot see, candidates rejected and why, challengers'
-   gains and intervals);
+2. measures the bare model and the seed (``--seed-instruction``; default the value list,
+   "Q+IF", the paper's baseline), then runs rounds of propose -> screen -> confirm: the
+   proposer adds one sentence for the weakest value, and the candidate replaces the seed only
+   when its paired gain passes the noise test (one candidate screened on every query: the
+   screen is the test's first look; a second look draws fresh samples);
+3. ends with the outcome: either the accepted instruction, with its confirmed gain, and the
+   seed, the new instruction and the value list ("Q+IF", the paper's baseline) side by side on
+   held-out queries, or the measured reason why nothing was accepted (values the judge cannot
+   see, candidates rejected and why, challengers' gains and intervals);
 4. saves the artifact and a plot, and shows the instruction injected into a chain.
 
 Run: ``python -m langchain_picaco.demo [--values NAME] [--queries N] [--iterations N] [--out DIR]``
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from langchain_picaco.calibration import CalibrationReport
     from langchain_picaco.instruction import MetaInstruction, ValueScores
 
-__all__ = ["main", "outcome_lines"]
+__all__ = ["heldout_verdict", "main", "outcome_lines"]
 
 
 def _say(text: str = "") -> None:
@@ -78,7 +80,20 @@ def outcome_lines(mi: MetaInstruction, calibration: CalibrationReport | None = N
     lines.append("no candidate was accepted: the seed instruction stays. Why, as measured:")
     if calibration is not None:
         failing = calibration.failing("weak")
-        if failing:
+        no_interval = [
+            v for v in calibration.values if v.name in failing and v.separation_low is None
+        ]
+        if no_interval:
+            seps = ", ".join(
+                f"{v.name} {v.separation:+.2f}" for v in no_interval if v.separation is not None
+            )
+            pairs = max(v.pairs for v in no_interval)
+            lines.append(
+                f"- the judge check ({pairs} reference pair(s) per value) is too small for an "
+                f"interval, so no value counts as seen; separations (acts minus violates, "
+                f"1..5): {seps or 'none'}"
+            )
+        elif failing:
             lines.append(
                 f"- the judge does not clearly see {', '.join(failing)} "
                 f"(calibration: sees {', '.join(calibration.seen_values) or 'none'})"
@@ -102,11 +117,38 @@ def outcome_lines(mi: MetaInstruction, calibration: CalibrationReport | None = N
         )
     screened = [h for h in rounds if h.gain is None and not h.rejected_reason]
     if screened:
+        gains = ", ".join(f"{h.screen_gain:+.3f}" for h in screened if h.screen_gain is not None)
         lines.append(
-            f"- {len(screened)} candidate(s) did not beat the incumbent on the screening minibatch"
+            f"- {len(screened)} candidate(s) did not beat the incumbent on the screening "
+            "minibatch" + (f" (screen gains on the objective: {gains})" if gains else "")
         )
+        for h in screened:
+            lines.append(f"  screened out: {h.instruction!r}")
     lines.append(f"- stopped by: {mi.stop_reason}")
     return lines
+
+
+def heldout_verdict(columns: dict[str, ValueScores]) -> str:
+    """One line comparing PICACO with the seed and the value list on held-out queries.
+
+    Args:
+        columns: Held-out scores by method (``"seed"``, ``"PICACO"``, and optionally
+            ``"value list (Q+IF)"``).
+
+    Returns:
+        The line (differences of the mean and of the weakest value; no test: few queries).
+    """
+    new = columns["PICACO"]
+    parts = []
+    for name, other in columns.items():
+        if name == "PICACO":
+            continue
+        mean, low = new.mean - other.mean, new.min - other.min
+        parts.append(f"vs {name}: mean {mean:+.2f}, weakest value {low:+.2f}")
+    return (
+        "held-out differences (PICACO minus each; few queries, no test, so read them as a "
+        "direction, not a result): " + "; ".join(parts)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,10 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--proposal-style", default="add_sentence", choices=["rewrite", "add_sentence"]
     )
+    parser.add_argument(
+        "--seed-instruction",
+        default="values",
+        help="the instruction to improve (default 'values': the value list, Q+IF, the "
+        "paper's baseline; e.g. 'You are a helpful assistant.' for a plain prompt)",
+    )
     parser.add_argument("--queries", type=int, default=4, help="optimisation queries")
-    parser.add_argument("--heldout", type=int, default=3, help="held-out queries")
+    parser.add_argument("--heldout", type=int, default=2, help="held-out queries")
     parser.add_argument("--iterations", type=int, default=2)
-    parser.add_argument("--candidates", type=int, default=2)
+    parser.add_argument("--candidates", type=int, default=1)
     parser.add_argument("--check-pairs", type=int, default=1, help="reference pairs per value")
     parser.add_argument("--max-tokens", type=int, default=90, help="per target response")
     parser.add_argument("--out", default="runs/demo")
@@ -157,10 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     )  # type: ignore[attr-defined]
     _say(f"value set: {value_set.name}: {', '.join(value_set.names)}")
     _say(f"queries: {len(queries)} for optimisation, {len(heldout)} held out")
+    value_list = default_seed_instruction(value_set)
+    seed_text = value_list if args.seed_instruction == "values" else args.seed_instruction
     config = PicacoConfig(
         iterations=args.iterations,
         candidates=args.candidates,
         samples_per_query=1,
+        # Screening samples the candidates (the likelihood screen favours the incumbent when
+        # its pool holds only its own greedy responses, as with one sample per query).
+        selection="sampling",
         minibatch=len(queries),
         max_concurrency=2,
         seed=0,
@@ -186,13 +239,13 @@ def main(argv: list[str] | None = None) -> int:
 
     _say("\n== 2. optimise ==")
     _say(str(optimizer.plan(queries)))
-    _say(f"seed instruction (the value list, 'Q+IF'): {default_seed_instruction(value_set)}")
-    mi = optimizer.optimize(queries, calibration=calibration)
+    _say(f"seed instruction: {seed_text}")
+    mi = optimizer.optimize(queries, calibration=calibration, seed_instruction=seed_text)
     artifact = mi.save(out / "meta_instruction.json")
     _say("\nper-value judge scores (1..5) on the optimisation queries:")
     columns = {
         "bare model": mi.reference_scores.get("bare"),
-        "seed (Q+IF)": mi.reference_scores.get("seed"),
+        "seed": mi.reference_scores.get("seed"),
     }
     columns["PICACO"] = mi.scores
     for line in _table(value_set.names, {k: v for k, v in columns.items() if v is not None}):
@@ -205,15 +258,18 @@ def main(argv: list[str] | None = None) -> int:
     _say("\n== 3. outcome ==")
     for line in outcome_lines(mi, calibration):
         _say(line)
-    seed_text = default_seed_instruction(value_set)
     if mi.text != seed_text:
-        _say(f"\n== held-out queries: seed vs PICACO ({len(heldout)} queries, same seeds) ==")
-        seed_report = optimizer.evaluate(seed_text, heldout)
-        new_report = optimizer.evaluate(mi, heldout)
-        for line in _table(
-            value_set.names, {"seed (Q+IF)": seed_report.scores, "PICACO": new_report.scores}
-        ):
+        _say(
+            f"\n== held-out queries: seed vs PICACO vs the value list ({len(heldout)} queries, "
+            "same seeds) =="
+        )
+        held = {"seed": optimizer.evaluate(seed_text, heldout).scores}
+        held["PICACO"] = optimizer.evaluate(mi, heldout).scores
+        if value_list != seed_text:
+            held["value list (Q+IF)"] = optimizer.evaluate(value_list, heldout).scores
+        for line in _table(value_set.names, held):
             _say(line)
+        _say(heldout_verdict(held))
     _say(f"\nartifact: {artifact}")
     try:
         _say(f"plot: {plot_scores(mi, out / 'scores.png')}")

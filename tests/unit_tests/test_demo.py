@@ -34,14 +34,18 @@ def test_no_acceptance_names_blind_values_rejections_and_challenger_intervals() 
         HistoryEntry(iteration=1, instruction="y", rejected_reason="duplicate"),
         HistoryEntry(iteration=2, instruction="z", rejected_reason="copies_values"),
         HistoryEntry(iteration=2, instruction=SEED + " A.", gain=0.2, gain_low=-0.3, gain_high=0.7),
-        HistoryEntry(iteration=2, instruction=SEED + " B."),
+        HistoryEntry(iteration=2, instruction=SEED + " B.", screen_gain=-0.147),
     ]
     calibration = CalibrationReport(
         value_set="confucianism-4",
         values=[
             ValueCalibration(name="tradition", verdict="sees"),
-            ValueCalibration(name="conformity", verdict="blind"),
-            ValueCalibration(name="benevolence", verdict="weak"),
+            ValueCalibration(
+                name="conformity", verdict="blind", separation=0.1, separation_low=-0.4, pairs=5
+            ),
+            ValueCalibration(
+                name="benevolence", verdict="weak", separation=0.6, separation_low=0.2, pairs=5
+            ),
             ValueCalibration(name="security", verdict="sees"),
         ],
     )
@@ -53,4 +57,39 @@ def test_no_acceptance_names_blind_values_rejections_and_challenger_intervals() 
     assert "duplicate 2, copies_values 1" in text
     assert "paired gain +0.200 [-0.300, +0.700]" in text
     assert "1 candidate(s) did not beat the incumbent" in text
+    assert "(screen gains on the objective: -0.147)" in text
+    assert f"screened out: {SEED + ' B.'!r}" in text
     assert "stopped by: patience" in text
+
+
+def test_the_heldout_verdict_compares_picaco_with_every_other_column() -> None:
+    from langchain_picaco.demo import heldout_verdict
+    from langchain_picaco.instruction import ValueScores
+
+    def scores(a: float, b: float) -> ValueScores:
+        return ValueScores.from_per_value({"tradition": a, "security": b}, n=3)
+
+    line = heldout_verdict(
+        {
+            "seed": scores(2.0, 3.0),
+            "PICACO": scores(3.0, 3.5),
+            "value list (Q+IF)": scores(3.5, 3.5),
+        }
+    )
+    assert "vs seed: mean +0.75, weakest value +1.00" in line
+    assert "vs value list (Q+IF): mean -0.25, weakest value -0.50" in line
+    assert "no test" in line
+
+
+def test_a_check_too_small_for_an_interval_says_so_with_its_separations() -> None:
+    calibration = CalibrationReport(
+        value_set="confucianism-4",
+        values=[
+            ValueCalibration(name="tradition", verdict="weak", separation=1.16, pairs=1),
+            ValueCalibration(name="security", verdict="weak", separation=0.51, pairs=1),
+        ],
+    )
+    text = "\n".join(outcome_lines(_mi([]), calibration))
+    assert "(1 reference pair(s) per value) is too small for an interval" in text
+    assert "tradition +1.16, security +0.51" in text
+    assert "does not clearly see" not in text
