@@ -933,16 +933,24 @@ class PicacoNodes:
         The final measurement draws the reference phase's samples (all ``samples_per_query`` of
         them per query, with the same seeds and temperatures, judged with the same judge seeds),
         so ``final_scores`` is paired with ``reference_scores``: same queries, same sample
-        indices, same decoding. (Scoring the reference on sample 0 only would also pair them,
-        but would drop ``S - 1`` of every ``S`` reference responses from the reported numbers;
-        measuring the final instruction ``S`` times costs ``(S - 1) N`` more judged responses,
-        and ``plan()`` and the budget count them.)
+        indices, same decoding. When the run kept its seed, that measurement is the reference
+        phase's own, so it is not drawn again: ``final_scores`` are the seed's scores.
+        (Scoring the reference on sample 0 only would also pair them, but would drop ``S - 1``
+        of every ``S`` reference responses from the reported numbers; measuring the final
+        instruction ``S`` times costs ``(S - 1) N`` more judged responses, and ``plan()`` and
+        the budget count them.)
         """
         value_set = ValueSet.model_validate(state["values"])
         ms = [m for m in state.get("measurements") or [] if m.get("phase") == "final"]
         out: dict[str, Any] = {"measurements": RESET}
+        history = state.get("history") or []
+        seed_scores = (state.get("reference_scores") or {}).get("seed")
         if ms:
             out["final_scores"] = summarize_scores(ms, value_set.names)
+        elif seed_scores and history and state.get("instruction") == history[0]["instruction"]:
+            # The seed was kept: its reference scores are the final measurement (the same
+            # samples, drawn once).
+            out["final_scores"] = seed_scores
         else:
             out["final_scores"] = state.get("incumbent_scores") or {}
         out["stop_reason"] = state.get("stop_reason") or "iterations"

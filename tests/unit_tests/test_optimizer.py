@@ -520,8 +520,9 @@ def test_guards_reject_degenerate_candidates_before_any_scoring(world: Synthetic
     assert reasons == ["question", "copies_query", "duplicate", "empty", "too_long"]
     assert {f"rejected_{r}" for r in reasons} <= set(mi.usage.faults)
     assert mi.text == CLEAN
-    # nothing was sampled for them: only the reference (bare + seed) and final responses
-    assert target.calls == 2 * len(QUERIES) + len(QUERIES)
+    # nothing was sampled for them: only the reference (bare + seed) responses (the seed was
+    # kept, so its reference scores are the final ones)
+    assert target.calls == 2 * len(QUERIES)
 
 
 # ------------------------------------------------------------------------------------ runs
@@ -595,4 +596,6 @@ def test_one_budget_floor_with_calibration_named_before_any_checkpoint(
     assert mi.calibration is not None
     assert mi.reference_scores and mi.scores is not None
     assert mi.stop_reason == "budget"
-    assert mi.usage.calls == floor
+    # the floor counts a final measurement; a run that kept its seed reuses the seed's scores
+    assert mi.text == default_seed_instruction(vs)
+    assert mi.usage.calls == floor - plan.calls_by_phase["final"]

@@ -96,10 +96,48 @@ class QuestionProposer(ScriptedChatModel):
         return "<instruction>What is your question about this?</instruction>"
 
 
+async def _keep_the_seed(vs: ValueSet, proposer: str) -> tuple[Any, Any, int, int]:
+    """A run that keeps its seed; returns the artifact, plan, target calls and all calls."""
+    world = SyntheticWorld(vs, hit_rate=0.5, judge_noise=1.0)
+    cfg = PicacoConfig(
+        iterations=2, candidates=2, minibatch=4, samples_per_query=2, calibrate=False, seed=3
+    )
+    model = QuestionProposer() if proposer == "question" else NeutralProposer()
+    target, judge = world.target(), world.judge()
+    opt = PicacoOptimizer(target, values=vs, judge=judge, proposer=model, config=cfg)
+    plan = opt.plan(QUERIES)
+    mi = await opt.aoptimize(QUERIES)
+    return mi, plan, target.calls, target.calls + judge.calls + model.calls
+
+
+@pytest.mark.parametrize("proposer", ["question", "neutral"])
+async def test_a_kept_seed_is_not_measured_again(
+    vs: ValueSet, proposer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The final measurement of a kept seed would draw the reference phase's own samples again:
+    # the run reuses the seed's reference scores instead (a runtime that is not bit-exact would
+    # otherwise print a "gain" of an unchanged instruction).
+    mi, plan, target_calls, calls = await _keep_the_seed(vs, proposer)
+    assert mi.text == default_seed_instruction(vs)
+    assert mi.scores == mi.reference_scores["seed"]
+    assert calls == mi.usage.calls <= plan.max_calls
+    from langchain_picaco.graph import builder
+
+    monkeypatch.setattr(builder, "_seed_kept", lambda state: False)  # draw it, as before
+    drawn, _, drawn_target_calls, _ = await _keep_the_seed(vs, proposer)
+    assert drawn.scores == mi.scores  # the deterministic world draws the same scores ...
+    assert drawn_target_calls - target_calls == len(QUERIES) * 2  # ... for N S more responses
+
+
 @pytest.mark.parametrize("proposer", ["question", "neutral"])
 async def test_seed_and_final_scores_are_paired_with_several_samples(
-    vs: ValueSet, proposer: str
+    vs: ValueSet, proposer: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The final measurement is forced even though the seed is kept (the run would reuse the
+    # seed's scores): it must draw exactly the reference phase's samples.
+    from langchain_picaco.graph import builder
+
+    monkeypatch.setattr(builder, "_seed_kept", lambda state: False)
     # S = 2: sample 0 greedy, sample 1 at temperature 0.8, where the noisy world acts on a
     # requested value only half the time; the judge adds noise seeded by its call seed. With the
     # instruction unchanged, the final measurement must reproduce the seed's scores exactly.
