@@ -86,24 +86,34 @@ def share(k: int, n: int) -> str:
 # ---------------------------------------------------------------------------------------- (a)
 def part_a(seeds: int) -> None:
     print("## (a) Calibration verdicts of scripted judges\n")
-    print(f"Overall verdict over {seeds} judge seeds (Gaussian noise sd in brackets).\n")
-    print("| value set | judge | sees | weak | blind | mean separation | mean specificity |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        f"Overall verdict over {seeds} judge seeds (Gaussian noise sd in brackets), and the "
+        "verdicts of the values one by one (4 per seed).\n"
+    )
+    print(
+        "| value set | judge | sees | weak | blind | values: sees / weak / blind "
+        "| mean separation | mean specificity |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for name in SETS:
         vs = load_value_set(name)
         for mode in MODES:
             verdicts: Counter[str] = Counter()
+            per_value: Counter[str] = Counter()
             seps: list[float] = []
             specs: list[float] = []
             for seed in range(seeds):
                 judge = ReferenceJudge(value_set=vs, mode=mode, noise=NOISE[mode], seed=seed)
                 report = PicacoOptimizer(judge, values=vs, judge=judge).calibrate()
                 verdicts[report.verdict] += 1
+                per_value.update(v.verdict for v in report.values)
                 seps += [v.separation for v in report.values if v.separation is not None]
                 specs += [v.specificity for v in report.values if v.specificity is not None]
             print(
                 f"| {name} | {mode} ({NOISE[mode]:g}) | {verdicts['sees']} | {verdicts['weak']} "
-                f"| {verdicts['blind']} | {sum(seps) / len(seps):+.2f} "
+                f"| {verdicts['blind']} "
+                f"| {per_value['sees']} / {per_value['weak']} / {per_value['blind']} "
+                f"| {sum(seps) / len(seps):+.2f} "
                 f"| {sum(specs) / len(specs):+.2f} |"
             )
     for mode in ("good", "halo"):
