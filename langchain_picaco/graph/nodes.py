@@ -80,6 +80,13 @@ MIN_INSTRUCTION_CHARS = 12
 _INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)(?:</instruction>|$)", re.S | re.I)
 _SENTENCE_TAG = re.compile(r"<\s*sentence\s*>(.*?)(?:<\s*/\s*sentence\s*>|$)", re.S | re.I)
 _ANY_TAG = re.compile(r"<\s*/?\s*(?:sentence|instruction)\s*>", re.I)
+_META = re.compile(
+    r"\b(?:value'?s?\s+description|(?:this|the)\s+(?:instruction|description)"
+    r"|based\s+on\s+the\s+value)\b",
+    re.I,
+)
+"""A sentence about the proposer's prompt ("acts on conformity based on the value's
+description") instead of what the assistant should do: the target never sees that prompt."""
 _QUESTION_START = re.compile(
     r"^(what|how|why|when|where|who|which|can|could|would|should|is|are|do|does|did)\b", re.I
 )
@@ -256,7 +263,9 @@ def guard_sentence(
     """Why a sentence to append is not usable (None when it is); see :func:`guard_candidate`.
 
     Rejects an empty or too short sentence, a question, a copy of a query, a sentence that is
-    mostly the value's description (parroting), and one the instruction already says.
+    mostly the value's description (parroting), one that talks about the proposer's prompt
+    ("the value's description", "this instruction": the target never sees it),
+    and one the instruction already says.
     """
     stripped = sentence.strip()
     if len(stripped) < MIN_INSTRUCTION_CHARS:
@@ -268,6 +277,8 @@ def guard_sentence(
             return "copies_query"
     if _overlap(stripped, value_description) >= 0.5:
         return "copies_values"
+    if _META.search(stripped):
+        return "meta"
     if _overlap(stripped, instruction) >= 0.6:
         return "near_copy"
     return None

@@ -236,6 +236,8 @@ PROPOSER_PROBLEMS = {
     "copies_query": "it copies a user question instead of instructing the assistant",
     "near_copy": "it is almost the same as an instruction that was already tried",
     "copies_values": "it pastes the value's description instead of saying what to do",
+    "meta": "it talks about 'the value' or 'the description', which the assistant never sees; "
+    "say what the assistant should do in its answers",
 }
 """What the repair turn tells the proposer about each guard's rejection reason."""
 

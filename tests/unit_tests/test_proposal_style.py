@@ -63,6 +63,11 @@ def test_guard_sentence_reasons(vs: ValueSet) -> None:
     assert guard_sentence("What customs does your family keep?", **kw) == "question"
     assert guard_sentence(desc, **kw) == "copies_values"
     assert guard_sentence(seed, **kw) == "near_copy"
+    # a sentence about the proposer's prompt (seen from the 1.5B proposer in make demo)
+    meta = "You are a helpful assistant that acts on conformity based on the value's description."
+    assert guard_sentence(meta, **kw) == "meta"
+    assert guard_sentence("Follow the instruction about customs in every answer.", **kw) == "meta"
+    assert guard_sentence("Stress the value of keeping family customs alive.", **kw) is None
     assert guard_sentence(QUERIES[1].rstrip("?") + " for the family.", **kw) == "copies_query"
 
 
