@@ -176,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout", type=int, default=2, help="held-out queries")
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=1)
+    parser.add_argument(
+        "--looks",
+        type=int,
+        default=1,
+        help="confirmation looks a round (1: the screen decides; 2 doubles a round's cost)",
+    )
     parser.add_argument("--check-pairs", type=int, default=1, help="reference pairs per value")
     parser.add_argument("--max-tokens", type=int, default=90, help="per target response")
     parser.add_argument("--out", default="runs/demo")
@@ -210,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     config = PicacoConfig(
         iterations=args.iterations,
         candidates=args.candidates,
+        # One look: the screen (every query, shared seeds) is the test. A second look doubled
+        # a round's time on two cores and did not settle either challenger in a run at 1e69d82
+        # (gains +0.02 [-0.78, +0.83] and +0.07 [-0.53, +0.67], docs/benchmarks.md).
+        confirm_looks=args.looks,
         samples_per_query=1,
         # Screening samples the candidates (the likelihood screen favours the incumbent when
         # its pool holds only its own greedy responses, as with one sample per query).
