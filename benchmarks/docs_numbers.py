@@ -200,7 +200,12 @@ BENCH_REL = (PY, "benchmarks/bench_reliability.py")
 TRUST = (PY, "benchmarks/bench_trust.py")
 INJECTION = (PY, "benchmarks/judge_injection.py")
 PROPOSER = (PY, "benchmarks/proposer_rate.py", "--values", "confucianism-4", "--rounds")
-PAPER = (PY, "benchmarks/paper_table.py", "--model", "local", "--iterations", "1")
+PAPER = (
+    PY, "benchmarks/paper_table.py", "--model", "local", "--judge", "local-1.5b",
+    "--proposer", "local-1.5b", "--judge-protocol", "per_value", "--proposal-style",
+    "add_sentence", "--max-tokens", "90", "--calibrate", "off", "--candidates", "1",
+    "--samples", "1", "--selection", "sampling", "--max-concurrency", "2", "--probe", "off",
+)  # fmt: skip
 SENSITIVITY = ("--world", "0.8,0.02", "--world", "0.5,0.05", "--world", "0.8,0.1")
 MD = ("--markdown", f"{OUT}/table.md")
 
@@ -215,10 +220,10 @@ def _proposer(rounds: str) -> tuple[tuple[str, ...], ...]:
     )
 
 
-def _paper(value_sets: str, heldout: str) -> tuple[tuple[str, ...], ...]:
+def _paper(value_sets: str, heldout: str, iterations: str) -> tuple[tuple[str, ...], ...]:
     return (
-        (*PAPER, "--value-sets", value_sets, "--queries", "2", "--heldout", heldout,
-         "--candidates", "1", "--no-plot", "--out", f"{OUT}/paper"),
+        (*PAPER, "--value-sets", value_sets, "--queries", "4", "--minibatch", "4",
+         "--heldout", heldout, "--iterations", iterations, "--no-plot", "--out", f"{OUT}/paper"),
     )  # fmt: skip
 
 
@@ -299,11 +304,12 @@ JOBS: tuple[Job, ...] = (
     ),
     Job(
         "judge-table", "docs/calibration.md", "local",
-        ((PY, "benchmarks/judge_table.py", "--judges", "local-1.5b", "--protocols", "per_value",
+        ((PY, "benchmarks/judge_table.py", "--judges", "local,local-1.5b", "--protocols",
+          "rubric,per_value,per_value_digit,likelihood",
           "--value-sets", "confucianism-4,harmlessness-4", "--out", f"{OUT}/judge"),),
         ((PY, "benchmarks/judge_table.py", "--judges", "local-1.5b", "--protocols", "per_value",
           "--value-sets", "confucianism-4", "--out", f"{OUT}/judge"),),
-        out_file("judge/judge_table.md", demote=True), ("21 min", "10 min"),
+        out_file("judge/judge_table.md", demote=True), ("90 min", "10 min"),
     ),  # fmt: skip
     Job(
         "proposer-rate", "docs/benchmarks.md", "local",
@@ -311,8 +317,8 @@ JOBS: tuple[Job, ...] = (
     ),
     Job(
         "paper-table", "docs/benchmarks.md", "local",
-        _paper("confucianism-4,harmlessness-4", "3"), _paper("confucianism-4", "2"),
-        out_file("paper/paper_table.md"), ("35 min", "15 min"),
+        _paper("confucianism-4,harmlessness-4", "8", "2"), _paper("confucianism-4", "3", "1"),
+        out_file("paper/paper_table.md"), ("2 h", "30 min"),
     ),
     Job(
         "demo", "docs/benchmarks.md", "local",
