@@ -48,7 +48,13 @@ from langchain_picaco.graph.nodes import (
     summarize_scores,
 )
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
-from langchain_picaco.measure import generate_response, judge_response, message_text, stable_seed
+from langchain_picaco.measure import (
+    generate_response,
+    judge_calls_per_response,
+    judge_response,
+    message_text,
+    stable_seed,
+)
 from langchain_picaco.optimizer import run_sync
 from langchain_picaco.queries import load_queries
 from langchain_picaco.values import ValueSet, load_value_set
@@ -78,6 +84,9 @@ class OproConfig(BaseModel):
             round proposes fewer candidates when only some fit).
         shown: Best earlier instructions shown to the proposer.
         proposer_temperature: Sampling temperature of the proposer (OPRO uses 1.0).
+        judge_protocol: How the judge is asked (as ``PicacoConfig.judge_protocol``, resolved:
+            no "auto"); a comparison gives OPRO the protocol PICACO was scored with.
+        judge_injection: Responses that address the judge: "flag" (score 1, no call) or "off".
         judge_format: Answer format asked of the judge: "json" or "lines".
         judge_logprobs: Use digit log-probabilities for graded judge scores: "auto", "on", "off".
         judge_retries: Extra judge calls on malformed output before a neutral score is recorded.
@@ -94,6 +103,8 @@ class OproConfig(BaseModel):
     budget: Budget = Field(default_factory=Budget)
     shown: int = Field(default=8, ge=1, le=100)
     proposer_temperature: float = Field(default=1.0, ge=0, le=2)
+    judge_protocol: Literal["rubric", "per_value", "per_value_digit", "likelihood"] = "rubric"
+    judge_injection: Literal["flag", "off"] = "flag"
     judge_format: Literal["json", "lines"] = "json"
     judge_logprobs: Literal["auto", "on", "off"] = "auto"
     judge_retries: int = Field(default=2, ge=0, le=10)
@@ -153,7 +164,8 @@ class OproOptimizer:
             n_queries: Optimisation queries (the minibatch is at most this many).
         """
         batch = min(self.config.minibatch, n_queries)
-        return 2 * batch, 1 + 2 * batch
+        per = 1 + judge_calls_per_response(self.config.judge_protocol, len(self.value_set))
+        return per * batch, 1 + per * batch
 
     def optimize(
         self, queries: Sequence[str] | str | Path | None = None, seed_instruction: str | None = None
@@ -293,6 +305,8 @@ class OproOptimizer:
         cfg = self.config
         judge_cfg = PicacoConfig(
             seed=cfg.seed,
+            judge_protocol=cfg.judge_protocol,
+            judge_injection=cfg.judge_injection,
             judge_format=cfg.judge_format,
             judge_logprobs=cfg.judge_logprobs,
             judge_retries=cfg.judge_retries,

@@ -991,6 +991,7 @@ def _opro(
     cfg: PicacoConfig,
     budget: int,
     n_queries: int,
+    protocol: str = "rubric",
 ) -> tuple[Any | None, str | None]:
     """An OPRO optimiser that fits ``budget`` calls (minibatch shrunk if needed), or a note."""
     from langchain_picaco.baselines import OproConfig, OproOptimizer
@@ -1009,6 +1010,8 @@ def _opro(
                 seed=cfg.seed,
                 max_concurrency=cfg.max_concurrency,
                 budget=Budget(max_calls=budget),
+                judge_protocol=protocol,
+                judge_injection=cfg.judge_injection,
                 judge_format=cfg.judge_format,
                 judge_logprobs=cfg.judge_logprobs,
                 judge_retries=cfg.judge_retries,
@@ -1215,7 +1218,18 @@ async def acompare(
                 f"PICACO was not run: OPRO's budget is {opro_budget} calls "
                 "(the configured budget, or PICACO's projected maximum)."
             )
-        opro, note = _opro(target, value_set, opt.judge, opt.proposer, cfg, opro_budget, len(qs))
+        # OPRO is scored the way PICACO was (and the held-out evaluation is): same protocol.
+        protocol = str(
+            (
+                optimized["picaco"].config.get("judge_protocol_used")
+                if "picaco" in optimized
+                else None
+            )
+            or opt._judge_protocol()
+        )
+        opro, note = _opro(
+            target, value_set, opt.judge, opt.proposer, cfg, opro_budget, len(qs), protocol
+        )
         if note:
             notes.append(note)
         omi = cache.artifact("opro") if opro is not None else None

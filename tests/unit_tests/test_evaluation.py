@@ -468,3 +468,18 @@ def picaco_calibration_calls(comparison: Comparison) -> int:
     if not notes:
         return 0
     return int(notes[0].split("the ")[1].split(" calls")[0])
+
+
+def test_opro_is_scored_with_picacos_judge_protocol_and_within_its_budget() -> None:
+    # OPRO used to score with the rubric (one judge call a response) whatever protocol PICACO
+    # was scored with, and to count 2 calls a response in its budget: on a per_value run it
+    # searched on other scores than the held-out evaluation and overspent its "equal" budget.
+    world = SyntheticWorld(VS)
+    cfg = SMALL.model_copy(update={"judge_protocol": "per_value", "calibrate": False})
+    cmp = _compare(world, config=cfg, methods=["picaco", "opro"])
+    opro = cmp.method("opro")
+    assert opro.artifact is not None
+    roles = opro.artifact.usage.calls_by_role
+    per_value_questions = len(VS)
+    assert roles["judge"] == per_value_questions * roles["target"]  # one question a value
+    assert 0 < opro.optimization.calls <= cmp.opro_budget
