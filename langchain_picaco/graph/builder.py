@@ -31,6 +31,7 @@ from langchain_picaco.graph.nodes import (
     final_calls,
     response_calls,
     screen_is_first_look,
+    seed_kept,
 )
 from langchain_picaco.graph.state import RESET, InputState, OutputState, PicacoState
 from langchain_picaco.measure import stable_seed
@@ -197,22 +198,6 @@ def _confirm_sends(state: PicacoState, cfg: PicacoConfig, challenger: dict[str, 
     return sends
 
 
-def _seed_kept(state: PicacoState) -> bool:
-    """Whether the run ends on its seed with the seed's reference scores at hand.
-
-    Then the final measurement would draw the very samples the reference phase drew for the
-    seed (same instruction, seeds, temperatures and judge seeds): the reference scores are
-    its result. Drawing them again costs ``N S`` judged responses and, on a runtime that is
-    not bit-exact (llama.cpp reusing its prompt cache), can print a "gain" of an unchanged
-    instruction.
-    """
-    history = state.get("history") or []
-    seed = history[0].get("instruction") if history else None
-    return state.get("instruction") == seed and bool(
-        (state.get("reference_scores") or {}).get("seed")
-    )
-
-
 def _enhance_calls(state: PicacoState, cfg: PicacoConfig) -> int:
     return _per_response(state, cfg) * len(state["queries"]) * cfg.samples_per_query
 
@@ -368,9 +353,9 @@ def build_graph(
         # The final instruction is measured exactly as the reference phase measured the bare
         # model and the seed: every query, the same S samples (sample 0 greedy, the others at
         # the sampling temperature), the same target seeds and the same judge seeds. So bare,
-        # seed and final scores are paired (a kept seed is not measured again: ``_seed_kept``).
+        # seed and final scores are paired (a kept seed is not measured again: ``seed_kept``).
         cfg = _cfg(runtime)
-        if not _fits(state, cfg, 0) or _seed_kept(state):
+        if not _fits(state, cfg, 0) or seed_kept(state):
             return "finish"
         sends = []
         for q in range(len(state["queries"])):

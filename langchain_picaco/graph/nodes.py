@@ -954,14 +954,12 @@ class PicacoNodes:
         value_set = ValueSet.model_validate(state["values"])
         ms = [m for m in state.get("measurements") or [] if m.get("phase") == "final"]
         out: dict[str, Any] = {"measurements": RESET}
-        history = state.get("history") or []
-        seed_scores = (state.get("reference_scores") or {}).get("seed")
         if ms:
             out["final_scores"] = summarize_scores(ms, value_set.names)
-        elif seed_scores and history and state.get("instruction") == history[0]["instruction"]:
+        elif seed_kept(state):
             # The seed was kept: its reference scores are the final measurement (the same
             # samples, drawn once).
-            out["final_scores"] = seed_scores
+            out["final_scores"] = state["reference_scores"]["seed"]
         else:
             out["final_scores"] = state.get("incumbent_scores") or {}
         out["stop_reason"] = state.get("stop_reason") or "iterations"
@@ -1103,6 +1101,22 @@ def response_calls(cfg: PicacoConfig, n_values: int, protocol: str | None = None
     protocol = protocol or cfg.judge_protocol
     options = cfg.auto_protocols if protocol == "auto" else (protocol,)
     return 1 + max(judge_calls_per_response(p, n_values) for p in options)
+
+
+def seed_kept(state: PicacoState) -> bool:
+    """Whether the run ends on its seed with the seed's reference scores at hand.
+
+    Then the final measurement would draw the very samples the reference phase drew for the
+    seed (same instruction, seeds, temperatures and judge seeds): the reference scores are
+    its result. Drawing them again costs ``N S`` judged responses and, on a runtime that is
+    not bit-exact (llama.cpp reusing its prompt cache), can print a "gain" of an unchanged
+    instruction. ``route_final`` skips the draw and ``finish`` reports the seed's scores.
+    """
+    history = state.get("history") or []
+    seed = history[0].get("instruction") if history else None
+    return state.get("instruction") == seed and bool(
+        (state.get("reference_scores") or {}).get("seed")
+    )
 
 
 def screen_is_first_look(cfg: PicacoConfig, n_queries: int, selection: str | None) -> bool:

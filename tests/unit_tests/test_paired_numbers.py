@@ -123,7 +123,7 @@ async def test_a_kept_seed_is_not_measured_again(
     assert calls == mi.usage.calls <= plan.max_calls
     from langchain_picaco.graph import builder
 
-    monkeypatch.setattr(builder, "_seed_kept", lambda state: False)  # draw it, as before
+    monkeypatch.setattr(builder, "seed_kept", lambda state: False)  # draw it, as before
     drawn, _, drawn_target_calls, _ = await _keep_the_seed(vs, proposer)
     assert drawn.scores == mi.scores  # the deterministic world draws the same scores ...
     assert drawn_target_calls - target_calls == len(QUERIES) * 2  # ... for N S more responses
@@ -137,7 +137,7 @@ async def test_seed_and_final_scores_are_paired_with_several_samples(
     # seed's scores): it must draw exactly the reference phase's samples.
     from langchain_picaco.graph import builder
 
-    monkeypatch.setattr(builder, "_seed_kept", lambda state: False)
+    monkeypatch.setattr(builder, "seed_kept", lambda state: False)
     # S = 2: sample 0 greedy, sample 1 at temperature 0.8, where the noisy world acts on a
     # requested value only half the time; the judge adds noise seeded by its call seed. With the
     # instruction unchanged, the final measurement must reproduce the seed's scores exactly.
