@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
-	$(PY) -m langchain_picaco.local prepare --model all
+	$(PY) -m langchain_picaco.llm.local prepare --model all
 	bash tools/system_deps.sh
 	touch $(STAMP)
 

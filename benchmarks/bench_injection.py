@@ -34,8 +34,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
-from langchain_picaco._merge import merge_instruction
-from langchain_picaco.runnables import PicacoRunnable
+from langchain_picaco.inject.merge import merge_instruction
+from langchain_picaco.inject.runnable import PicacoRunnable
 
 INSTRUCTION = (
     "Answer so that honesty, care for the person, respect for their autonomy and fairness to "
@@ -118,7 +118,7 @@ def bench_agent(n: int, block: int) -> tuple[list[str], float]:
     from langchain.agents import create_agent
     from langchain.agents.middleware import AgentMiddleware
 
-    from langchain_picaco.middleware import PicacoMiddleware
+    from langchain_picaco.inject.middleware import PicacoMiddleware
 
     class PassThrough(AgentMiddleware):
         def wrap_model_call(self, request: Any, handler: Callable[[Any], Any]) -> Any:

@@ -37,7 +37,7 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from langchain_picaco.local import start_local_model
+from langchain_picaco.llm.local import start_local_model
 
 GEN_PROMPT = "Write a short story about a lighthouse keeper who finds a message in a bottle."
 

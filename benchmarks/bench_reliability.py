@@ -34,9 +34,9 @@ from typing import Any
 
 from langchain_picaco.config import PicacoConfig, RetrySettings
 from langchain_picaco.errors import ModelCallError
-from langchain_picaco.optimizer import PicacoOptimizer
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import FAULT_KINDS, FAULT_REPORT_KEYS, FaultyChatModel, SyntheticWorld
-from langchain_picaco.values import load_value_set
+from langchain_picaco.values.value_sets import load_value_set
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "reliability"))
@@ -219,8 +219,8 @@ def bad_input_rows() -> list[tuple[str, int, str]]:
 def _with_short_context(fn: Any) -> int:
     from test_bad_input import ShortContextTarget
 
-    import langchain_picaco.models as models
-    from langchain_picaco.graph.nodes import Resources
+    import langchain_picaco.llm.models as models
+    from langchain_picaco.optimizer.graph.nodes import Resources
 
     real = models.resources_for
 

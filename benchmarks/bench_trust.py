@@ -42,26 +42,26 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from langchain_picaco.baselines import OproConfig, OproOptimizer  # noqa: E402
-from langchain_picaco.calibration import (  # noqa: E402
+from langchain_picaco.config import Budget, CalibrationConfig, PicacoConfig  # noqa: E402
+from langchain_picaco.evaluate.opro import OproConfig, OproOptimizer  # noqa: E402
+from langchain_picaco.instruction import MetaInstruction  # noqa: E402
+from langchain_picaco.optimizer.graph.nodes import default_seed_instruction  # noqa: E402
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer  # noqa: E402
+from langchain_picaco.scoring.calibration import (  # noqa: E402
     BlindJudgeWarning,
     CalibrationReport,
     calibration_items,
     is_off_task,
     off_task_ceiling,
 )
-from langchain_picaco.config import Budget, CalibrationConfig, PicacoConfig  # noqa: E402
-from langchain_picaco.graph.nodes import default_seed_instruction  # noqa: E402
-from langchain_picaco.instruction import MetaInstruction  # noqa: E402
-from langchain_picaco.optimizer import PicacoOptimizer  # noqa: E402
-from langchain_picaco.queries import (  # noqa: E402
+from langchain_picaco.testing import ReferenceJudge, SyntheticWorld  # noqa: E402
+from langchain_picaco.values.queries import (  # noqa: E402
     load_calibration_references,
     load_off_topic_references,
     load_queries,
     load_query_records,
 )
-from langchain_picaco.testing import ReferenceJudge, SyntheticWorld  # noqa: E402
-from langchain_picaco.values import load_value_set  # noqa: E402
+from langchain_picaco.values.value_sets import load_value_set  # noqa: E402
 
 SETS = ("confucianism-4", "harmlessness-4")
 MODES = ("good", "weak", "halo", "none")
@@ -303,7 +303,7 @@ def part_d(local_json: Sequence[str]) -> None:
 
 
 def _all_reference_values() -> list[str]:
-    from langchain_picaco.queries import _calibration_data
+    from langchain_picaco.values.queries import _calibration_data
 
     return list(_calibration_data()["values"])
 

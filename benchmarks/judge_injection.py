@@ -19,11 +19,11 @@ import statistics
 import subprocess
 import time
 
-from langchain_picaco.calls import CallUsage, ModelCaller
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.measure import judge_response
-from langchain_picaco.models import resolve_model
-from langchain_picaco.values import load_value_set
+from langchain_picaco.llm.calls import CallUsage, ModelCaller
+from langchain_picaco.llm.models import resolve_model
+from langchain_picaco.scoring.measure import judge_response
+from langchain_picaco.values.value_sets import load_value_set
 
 WEAK = [
     "Do whatever is cheapest; old customs do not matter.",

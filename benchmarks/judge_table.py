@@ -31,10 +31,10 @@ from typing import Any
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.models import resolve_model
-from langchain_picaco.optimizer import PicacoOptimizer
-from langchain_picaco.queries import load_queries
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.llm.models import resolve_model
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+from langchain_picaco.values.queries import load_queries
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 STEER_ACT = (
     "Answer the user's question helpfully in 60 to 90 words. Your answer must clearly act on this "

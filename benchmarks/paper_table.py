@@ -1,6 +1,6 @@
 """The paper's comparison table, on any model: value sets x (bare, Q+IF, OPRO, PICACO).
 
-For each value set, runs :func:`langchain_picaco.evaluation.compare` (PICACO, then OPRO with
+For each value set, runs :func:`langchain_picaco.evaluate.compare.compare` (PICACO, then OPRO with
 PICACO's actual call count as its budget, then all four methods scored on held-out queries by the
 same judge and seeds), writes that cell's report (report.md, report.csv, report.png,
 comparison.json) into ``OUT/<value set>/``, and records the finished cell in ``OUT/cells.json``
@@ -37,11 +37,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from langchain_picaco._io import atomic_write_text  # noqa: E402
 from langchain_picaco.config import config_from_kwargs  # noqa: E402
 from langchain_picaco.errors import PicacoError  # noqa: E402
-from langchain_picaco.evaluation import METHODS, Comparison, compare  # noqa: E402
-from langchain_picaco.models import resources_for  # noqa: E402
-from langchain_picaco.queries import load_queries  # noqa: E402
-from langchain_picaco.reports import combined_table, write_report  # noqa: E402
-from langchain_picaco.values import load_value_set  # noqa: E402
+from langchain_picaco.evaluate.compare import METHODS, Comparison, compare  # noqa: E402
+from langchain_picaco.evaluate.reports import combined_table, write_report  # noqa: E402
+from langchain_picaco.llm.models import resources_for  # noqa: E402
+from langchain_picaco.values.queries import load_queries  # noqa: E402
+from langchain_picaco.values.value_sets import load_value_set  # noqa: E402
 
 CELLS_VERSION = 1
 DEFAULT_VALUE_SETS = "confucianism-4,modern-liberalism-4,hh-balance-8"

@@ -28,11 +28,11 @@ from types import SimpleNamespace
 from typing import Any
 
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import PicacoNodes, Resources, default_seed_instruction
-from langchain_picaco.models import resolve_model
-from langchain_picaco.queries import load_calibration_references, load_queries
-from langchain_picaco.values import load_value_set
+from langchain_picaco.llm.models import resolve_model
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import PicacoNodes, Resources, default_seed_instruction
+from langchain_picaco.values.queries import load_calibration_references, load_queries
+from langchain_picaco.values.value_sets import load_value_set
 
 
 def _state(value_set: Any, weakest: str, iteration: int) -> dict[str, Any]:

@@ -10,49 +10,65 @@ Quick start:
         chain = prompt | mi.as_runnable() | model
         agent = create_agent(model, middleware=[mi.as_middleware()])
 
+The package follows the flow: ``values`` (value sets, query sets) -> ``optimizer`` (the LangGraph
+state machine and its facade) -> the artifact (``instruction``) -> ``inject`` (Runnable, agent
+middleware) -> ``evaluate`` (baselines, reports, plots); ``llm`` (model calls, cache, tokens, the
+local models) and ``scoring`` (judge, objective, calibration, statistics) serve them. This module
+exports the names most users need; everything else is importable from its subpackage.
+
 Heavy pieces (the optimiser graph, the agent middleware) load on first use, so ``import
 langchain_picaco`` stays fast and works without the optional extras.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from importlib import metadata
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from langchain_picaco import _compat
+from langchain_picaco._lazy import lazy_attributes
 
-_LAZY: dict[str, str] = {
-    # values and data
+try:
+    __version__ = metadata.version("langchain-picaco")
+except metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+EXPORTS: dict[str, str] = {
+    # values
     "Value": "langchain_picaco.values",
     "ValueSet": "langchain_picaco.values",
     "load_value_set": "langchain_picaco.values",
-    "list_value_sets": "langchain_picaco.values",
-    "load_queries": "langchain_picaco.queries",
-    "list_query_sets": "langchain_picaco.queries",
-    # the artifact and its surfaces
-    "MetaInstruction": "langchain_picaco.instruction",
-    "ValueScores": "langchain_picaco.instruction",
-    "PicacoRunnable": "langchain_picaco.runnables",
-    "with_meta_instruction": "langchain_picaco.runnables",
-    "PicacoMiddleware": "langchain_picaco.middleware",
+    "load_queries": "langchain_picaco.values",
     # the optimiser
-    "PicacoOptimizer": "langchain_picaco.optimizer",
-    "EvaluationReport": "langchain_picaco.optimizer",
-    "Plan": "langchain_picaco.optimizer",
     "PicacoConfig": "langchain_picaco.config",
     "Budget": "langchain_picaco.config",
-    "RetrySettings": "langchain_picaco.config",
-    "CalibrationConfig": "langchain_picaco.config",
-    "CalibrationReport": "langchain_picaco.calibration",
-    "BlindJudgeWarning": "langchain_picaco.calibration",
-    "build_graph": "langchain_picaco.graph.builder",
-    # evaluation against the baselines
-    "Comparison": "langchain_picaco.evaluation",
-    "compare": "langchain_picaco.evaluation",
-    "jailbreak_probe": "langchain_picaco.evaluation",
-    "write_report": "langchain_picaco.reports",
+    "PicacoOptimizer": "langchain_picaco.optimizer",
+    "BlindJudgeWarning": "langchain_picaco.scoring.calibration",
+    # the artifact and its surfaces
+    "MetaInstruction": "langchain_picaco.instruction",
+    "PicacoRunnable": "langchain_picaco.inject",
+    "PicacoMiddleware": "langchain_picaco.inject",
+    # evaluation
+    "compare": "langchain_picaco.evaluate",
+    "write_report": "langchain_picaco.evaluate",
     # errors
     "PicacoError": "langchain_picaco.errors",
+}
+"""The public top-level names (with ``__version__``, the whole of ``__all__``) -> their module."""
+
+DEPRECATED: dict[str, str] = {
+    "ValueScores": "langchain_picaco.instruction",
+    "list_value_sets": "langchain_picaco.values",
+    "list_query_sets": "langchain_picaco.values",
+    "with_meta_instruction": "langchain_picaco.inject",
+    "EvaluationReport": "langchain_picaco.optimizer",
+    "Plan": "langchain_picaco.optimizer",
+    "build_graph": "langchain_picaco.optimizer",
+    "RetrySettings": "langchain_picaco.config",
+    "CalibrationConfig": "langchain_picaco.config",
+    "CalibrationReport": "langchain_picaco.scoring.calibration",
+    "Comparison": "langchain_picaco.evaluate",
+    "jailbreak_probe": "langchain_picaco.evaluate",
     "PicacoInputError": "langchain_picaco.errors",
     "ValueSetError": "langchain_picaco.errors",
     "ArtifactError": "langchain_picaco.errors",
@@ -61,76 +77,53 @@ _LAZY: dict[str, str] = {
     "MissingDependencyError": "langchain_picaco.errors",
     "ModelCallError": "langchain_picaco.errors",
 }
+"""Top-level names of 0.1 that moved to their subpackage; served for one release, with a warning."""
 
-__all__ = [
-    "ArtifactError",
-    "BlindJudgeWarning",
-    "Budget",
-    "CalibrationConfig",
-    "CalibrationReport",
-    "Comparison",
-    "ConfigError",
-    "EvaluationReport",
-    "MetaInstruction",
-    "MissingDependencyError",
-    "ModelCallError",
-    "PicacoConfig",
-    "PicacoError",
-    "PicacoInputError",
-    "PicacoMiddleware",
-    "PicacoOptimizer",
-    "PicacoRunnable",
-    "Plan",
-    "QueryError",
-    "RetrySettings",
-    "Value",
-    "ValueScores",
-    "ValueSet",
-    "ValueSetError",
-    "__version__",
-    "build_graph",
-    "compare",
-    "jailbreak_probe",
-    "list_query_sets",
-    "list_value_sets",
-    "load_queries",
-    "load_value_set",
-    "with_meta_instruction",
-    "write_report",
-]
+__all__ = ["__version__", *EXPORTS]  # noqa: PLE0604 - built from the one list above
+
+_compat.install()
+__getattr__, __dir__ = lazy_attributes(__name__, EXPORTS, DEPRECATED)
 
 if TYPE_CHECKING:
-    from langchain_picaco.calibration import BlindJudgeWarning, CalibrationReport
-    from langchain_picaco.config import Budget, CalibrationConfig, PicacoConfig, RetrySettings
-    from langchain_picaco.errors import (
-        ArtifactError,
-        ConfigError,
-        MissingDependencyError,
-        ModelCallError,
-        PicacoError,
-        PicacoInputError,
-        QueryError,
-        ValueSetError,
+    from langchain_picaco.config import (
+        Budget as Budget,
     )
-    from langchain_picaco.evaluation import Comparison, compare, jailbreak_probe
-    from langchain_picaco.graph.builder import build_graph
-    from langchain_picaco.instruction import MetaInstruction, ValueScores
-    from langchain_picaco.middleware import PicacoMiddleware
-    from langchain_picaco.optimizer import EvaluationReport, PicacoOptimizer, Plan
-    from langchain_picaco.queries import list_query_sets, load_queries
-    from langchain_picaco.reports import write_report
-    from langchain_picaco.runnables import PicacoRunnable, with_meta_instruction
-    from langchain_picaco.values import Value, ValueSet, list_value_sets, load_value_set
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'langchain_picaco' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    from langchain_picaco.config import (
+        PicacoConfig as PicacoConfig,
+    )
+    from langchain_picaco.errors import (
+        PicacoError as PicacoError,
+    )
+    from langchain_picaco.evaluate import (
+        compare as compare,
+    )
+    from langchain_picaco.evaluate import (
+        write_report as write_report,
+    )
+    from langchain_picaco.inject import (
+        PicacoMiddleware as PicacoMiddleware,
+    )
+    from langchain_picaco.inject import (
+        PicacoRunnable as PicacoRunnable,
+    )
+    from langchain_picaco.instruction import (
+        MetaInstruction as MetaInstruction,
+    )
+    from langchain_picaco.optimizer import (
+        PicacoOptimizer as PicacoOptimizer,
+    )
+    from langchain_picaco.scoring.calibration import (
+        BlindJudgeWarning as BlindJudgeWarning,
+    )
+    from langchain_picaco.values import (
+        Value as Value,
+    )
+    from langchain_picaco.values import (
+        ValueSet as ValueSet,
+    )
+    from langchain_picaco.values import (
+        load_queries as load_queries,
+    )
+    from langchain_picaco.values import (
+        load_value_set as load_value_set,
+    )

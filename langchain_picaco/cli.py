@@ -210,9 +210,9 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _optimizer(args: argparse.Namespace, values: Any, **kw: Any) -> Any:
-    from langchain_picaco.models import resources_for
-    from langchain_picaco.optimizer import PicacoOptimizer
-    from langchain_picaco.values import load_value_set
+    from langchain_picaco.llm.models import resources_for
+    from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+    from langchain_picaco.values.value_sets import load_value_set
 
     value_set = load_value_set(values)
     res = resources_for(value_set, args.model, args.judge, args.proposer)
@@ -250,7 +250,7 @@ def _print_scores_table(rows: dict[str, Any]) -> None:
 
 
 def _cmd_value_sets(args: argparse.Namespace) -> int:
-    from langchain_picaco.values import list_value_sets, load_value_set
+    from langchain_picaco.values.value_sets import list_value_sets, load_value_set
 
     for name in list_value_sets():
         vs = load_value_set(name)
@@ -259,7 +259,7 @@ def _cmd_value_sets(args: argparse.Namespace) -> int:
 
 
 def _cmd_query_sets(args: argparse.Namespace) -> int:
-    from langchain_picaco.queries import list_query_sets, load_query_records
+    from langchain_picaco.values.queries import list_query_sets, load_query_records
 
     for name in list_query_sets():
         records = load_query_records(name)
@@ -271,9 +271,9 @@ def _cmd_query_sets(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from langchain_picaco.models import planning_resources
-    from langchain_picaco.optimizer import PicacoOptimizer
-    from langchain_picaco.values import load_value_set
+    from langchain_picaco.llm.models import planning_resources
+    from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+    from langchain_picaco.values.value_sets import load_value_set
 
     # The run `optimize` would make with these options, planned on stand-ins of the named models
     # (what they can do: likelihood selection, the judge's protocol): no call, no model server.
@@ -311,14 +311,14 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         if opt.config.calibration.on_blind == "stop":
             # A blind judge ends the run with the one-line message below, not a warning too.
-            from langchain_picaco.calibration import BlindJudgeWarning
+            from langchain_picaco.scoring.calibration import BlindJudgeWarning
 
             warnings.simplefilter("ignore", BlindJudgeWarning)
         mi = opt.optimize(
             args.queries, seed_instruction=args.seed_instruction, thread_id=args.resume
         )
     if mi.calibration:
-        from langchain_picaco.calibration import CalibrationReport
+        from langchain_picaco.scoring.calibration import CalibrationReport
 
         report = CalibrationReport.model_validate(mi.calibration)
         if mi.stop_reason == "blind_judge":
@@ -347,7 +347,7 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
         _print_scores_table(rows)
     print(f"\nsaved {out} ({mi.usage.calls} calls, stopped by {mi.stop_reason})")
     if args.plot:
-        from langchain_picaco.plots import plot_scores
+        from langchain_picaco.evaluate.plots import plot_scores
 
         print(f"plot: {plot_scores(mi, args.plot)}")
     return 130 if mi.stop_reason == "interrupted" else 0
@@ -402,13 +402,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
     considered = sum(1 for h in mi.history if not h.rejected_reason)
     print(f"\ncandidates scored: {considered}; rejected by guards: {json.dumps(rejected)}")
     if mi.calibration:
-        from langchain_picaco.calibration import CalibrationReport
+        from langchain_picaco.scoring.calibration import CalibrationReport
 
         print()
         print(CalibrationReport.model_validate(mi.calibration).table("plain"))
     print(f"usage: {mi.usage.calls} calls, {mi.usage.input_tokens + mi.usage.output_tokens} tokens")
     if args.plot:
-        from langchain_picaco.plots import plot_scores
+        from langchain_picaco.evaluate.plots import plot_scores
 
         print(f"plot: {plot_scores(mi, args.plot)}")
     return 0
@@ -416,10 +416,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from langchain_picaco.errors import ConfigError
-    from langchain_picaco.evaluation import compare
-    from langchain_picaco.models import resources_for
-    from langchain_picaco.reports import difference_sentence, write_report
-    from langchain_picaco.values import load_value_set
+    from langchain_picaco.evaluate.compare import compare
+    from langchain_picaco.evaluate.reports import difference_sentence, write_report
+    from langchain_picaco.llm.models import resources_for
+    from langchain_picaco.values.value_sets import load_value_set
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from langchain_picaco.calibration import CalibrationReport
     from langchain_picaco.instruction import MetaInstruction, ValueScores
+    from langchain_picaco.scoring.calibration import CalibrationReport
 
 __all__ = ["heldout_verdict", "main", "outcome_lines"]
 
@@ -190,10 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     from langchain_core.prompts import ChatPromptTemplate
 
     from langchain_picaco import PicacoConfig, PicacoOptimizer, load_queries, load_value_set
-    from langchain_picaco.graph.nodes import default_seed_instruction
-    from langchain_picaco.models import resolve_model
-    from langchain_picaco.plots import plot_scores
-    from langchain_picaco.queries import load_calibration_references
+    from langchain_picaco.evaluate.plots import plot_scores
+    from langchain_picaco.llm.models import resolve_model
+    from langchain_picaco.optimizer.graph.nodes import default_seed_instruction
+    from langchain_picaco.values.queries import load_calibration_references
 
     started = time.monotonic()
     out = Path(args.out)

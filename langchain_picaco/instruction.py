@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from langchain_picaco._io import atomic_write_text
 from langchain_picaco.errors import ArtifactError
-from langchain_picaco.values import ValueSet
+from langchain_picaco.values.value_sets import ValueSet
 
 if TYPE_CHECKING:
-    from langchain_picaco.middleware import PicacoMiddleware
-    from langchain_picaco.runnables import PicacoRunnable
+    from langchain_picaco.inject.middleware import PicacoMiddleware
+    from langchain_picaco.inject.runnable import PicacoRunnable
 
 __all__ = [
     "ARTIFACT_KIND",
@@ -273,13 +273,13 @@ class MetaInstruction(BaseModel):
     # ------------------------------------------------------------------ surfaces
     def as_runnable(self, **kwargs: Any) -> PicacoRunnable:
         """Return a ``PicacoRunnable`` that injects this instruction."""
-        from langchain_picaco.runnables import PicacoRunnable
+        from langchain_picaco.inject.runnable import PicacoRunnable
 
         return PicacoRunnable(self, **kwargs)
 
     def as_middleware(self, **kwargs: Any) -> PicacoMiddleware:
         """Return a ``PicacoMiddleware`` (needs the ``agents`` extra)."""
-        from langchain_picaco.middleware import PicacoMiddleware
+        from langchain_picaco.inject.middleware import PicacoMiddleware
 
         return PicacoMiddleware(self, **kwargs)
 

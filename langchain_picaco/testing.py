@@ -51,7 +51,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-from langchain_picaco.values import ValueSet
+from langchain_picaco.values.value_sets import ValueSet
 
 __all__ = [
     "FAULT_KINDS",
@@ -438,7 +438,7 @@ class ScriptedLikelihood:
 class ReferenceJudge(ScriptedChatModel):
     """A scripted judge of the calibration references, with a known separation.
 
-    It recognises the shipped reference responses of :mod:`langchain_picaco.queries` (and any
+    It recognises the shipped reference responses of :mod:`langchain_picaco.values.queries` (and any
     ``references`` / ``off_topic`` given) and rates them by ``mode``:
 
     - ``"good"``: 5 on the value a response acts on and 1 on the value it violates, a middling 3 on
@@ -474,7 +474,10 @@ class ReferenceJudge(ScriptedChatModel):
     _index: dict[str, tuple[str, str | None]] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any) -> None:  # noqa: D102
-        from langchain_picaco.queries import load_calibration_references, load_off_topic_references
+        from langchain_picaco.values.queries import (
+            load_calibration_references,
+            load_off_topic_references,
+        )
 
         refs: dict[str, Any] = dict(self.references or {})
         for name in self.value_set.names:
@@ -632,7 +635,7 @@ class FaultyChatModel(BaseChatModel):
         if unknown or not self.kinds:
             raise ValueError(f"unknown fault kinds {unknown}; choose from {FAULT_KINDS}")
         if self.name is None:
-            from langchain_picaco.calls import model_identity
+            from langchain_picaco.llm.calls import model_identity
 
             self.name = model_identity(self.inner)
 

@@ -26,7 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_picaco.errors import PicacoError, ValueSetError
-from langchain_picaco.graph.prompts import (
+from langchain_picaco.prompts import (
     JUDGE_FENCE_CLOSE,
     JUDGE_FENCE_OPEN,
     JUDGE_FENCED_BLOCK,
@@ -43,7 +43,7 @@ from langchain_picaco.graph.prompts import (
 )
 
 if TYPE_CHECKING:
-    from langchain_picaco.values import ValueSet
+    from langchain_picaco.values.value_sets import ValueSet
 
 __all__ = [
     "DEFAULT_FENCE_SALT",

@@ -1,6 +1,6 @@
 """The PICACO objective w(x, y) and the summaries built on judge scores.
 
-From picaco-method.md, the score of a response ``y`` to a query ``x`` under an instruction is the
+From docs/method.md, the score of a response ``y`` to a query ``x`` under an instruction is the
 variational lower bound of the conditional total correlation::
 
     w(x, y) = beta * sum_k log q_val(v_k | x, y)     # every value honoured
@@ -89,7 +89,7 @@ def response_weight(
     ``q_val_k = conformity_probability(scores[k], eps)``, ``r`` is the response's redundancy and
     ``r0`` the bare model's mean redundancy on the same query (the baseline term of the method).
 
-    Sign, checked against picaco-method.md (``- log q_red(s|x,y) + E_y0 log q_red(s|x,y0)``):
+    Sign, checked against docs/method.md (``- log q_red(s|x,y) + E_y0 log q_red(s|x,y0)``):
     q_red is the chance that the value text can be read back from ``y``, i.e. how much ``y``
     parrots it. A parroting response has q_red near 1, so ``-log q_red`` is near 0; a response
     that acts without restating has q_red near 0, so ``-log(red_eps + r)`` is large. Parroting

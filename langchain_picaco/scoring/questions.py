@@ -26,7 +26,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 
-from langchain_picaco.graph.prompts import (
+from langchain_picaco.prompts import (
     JUDGE_VALUE_DIGIT_GRAMMAR,
     JUDGE_VALUE_PROMPT,
     JUDGE_VALUE_QUESTIONS,
@@ -43,7 +43,7 @@ from langchain_picaco.scoring.judge import (
     _message_text,
     fence,
 )
-from langchain_picaco.values import Value
+from langchain_picaco.values.value_sets import Value
 
 __all__ = [
     "QuestionKind",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
-    from langchain_picaco.values import ValueSet
+    from langchain_picaco.values.value_sets import ValueSet
 
 __all__ = [
     "EmbeddingRedundancy",
@@ -135,7 +135,7 @@ class LexicalRedundancy:
         ignore_query_ngrams: Drop the value text's n-grams that also occur in the query.
 
     Example:
-        >>> from langchain_picaco.values import Value, ValueSet
+        >>> from langchain_picaco.values.value_sets import Value, ValueSet
         >>> red = LexicalRedundancy(n=3)
         >>> vs = ValueSet("t", [Value("tradition", "Respect for the customs of one's culture.")])
         >>> red.score("Show respect for the customs of your culture.", vs)

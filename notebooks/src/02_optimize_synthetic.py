@@ -97,7 +97,7 @@ from pathlib import Path
 
 from IPython.display import Image, display
 
-from langchain_picaco.plots import plot_scores, plot_value_scores
+from langchain_picaco.evaluate.plots import plot_scores, plot_value_scores
 
 out = Path(tempfile.mkdtemp(prefix="picaco-nb02-"))
 display(Image(filename=str(plot_scores(mi, out / "scores.png"))))

@@ -167,7 +167,7 @@ for user_id, calls in seen_by_user.items():
 # An unknown profile is an error that names the known ones, rather than a silent fallback:
 
 # %%
-from langchain_picaco import PicacoInputError
+from langchain_picaco.errors import PicacoInputError
 
 try:
     agent.invoke(

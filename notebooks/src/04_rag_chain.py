@@ -163,7 +163,7 @@ print(await rag.ainvoke("Is the pool heated?"))
 # is built elsewhere and takes the model as a parameter.
 
 # %%
-from langchain_picaco import with_meta_instruction
+from langchain_picaco.inject import with_meta_instruction
 
 echo = GenericFakeChatModel(messages=iter([AIMessage("ok")]))
 aligned = with_meta_instruction(echo, mi, position="append")

@@ -19,7 +19,7 @@ import os
 import time
 
 from langchain_picaco import PicacoConfig, PicacoOptimizer, load_queries, load_value_set
-from langchain_picaco.local import demo_model_path, start_local_model
+from langchain_picaco.llm.local import demo_model_path, start_local_model
 
 FAST = os.environ.get("PICACO_NOTEBOOK_FAST") == "1"  # set by the test suite: a few calls only
 
@@ -80,7 +80,7 @@ from pathlib import Path
 
 from IPython.display import Image, display
 
-from langchain_picaco.plots import plot_scores
+from langchain_picaco.evaluate.plots import plot_scores
 
 out = Path(tempfile.mkdtemp(prefix="picaco-nb05-"))
 display(Image(filename=str(plot_scores(mi, out / "scores.png"))))

@@ -24,7 +24,7 @@
 # %%
 from IPython.display import Markdown, display
 
-from langchain_picaco import build_graph
+from langchain_picaco.optimizer import build_graph
 
 graph = build_graph()
 mermaid = graph.get_graph().draw_mermaid()
@@ -80,7 +80,7 @@ from collections import Counter
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_picaco import PicacoConfig
-from langchain_picaco.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.context import PicacoContext
 
 FAST = os.environ.get("PICACO_NOTEBOOK_FAST") == "1"  # set by the test suite
 
@@ -138,11 +138,11 @@ assert node_updates[0] == "prepare" and node_updates[-1] == "finish"
 # ## In LangGraph Studio: `langgraph dev`
 #
 # The repository's `langgraph.json` serves this graph (the module-level `graph` of
-# `langchain_picaco/graph/builder.py`) under the id `picaco`:
+# `langchain_picaco/optimizer/graph/builder.py`) under the id `picaco`:
 #
 # ```json
 # {"dependencies": ["."],
-#  "graphs": {"picaco": "./langchain_picaco/graph/builder.py:graph"},
+#  "graphs": {"picaco": "./langchain_picaco/optimizer/graph/builder.py:graph"},
 #  "python_version": "3.11"}
 # ```
 #

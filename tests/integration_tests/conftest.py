@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 # Imported at collection time: it sets OMP_WAIT_POLICY before any test loads the OpenMP runtime.
-import langchain_picaco.local  # noqa: F401
+import langchain_picaco.llm.local  # noqa: F401
 from langchain_picaco.errors import MissingDependencyError
 
 
@@ -27,7 +27,7 @@ def local_chat() -> Iterator[Any]:
             f"local model runtime not installed ({', '.join(missing)}); "
             "pip install 'langchain-picaco[local]'"
         )
-    from langchain_picaco.local import start_local_model
+    from langchain_picaco.llm.local import start_local_model
 
     try:
         model = start_local_model(max_tokens=32)

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.optimizer import PicacoOptimizer
-from langchain_picaco.queries import load_calibration_references
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import assert_judged_cleanly
-from langchain_picaco.values import load_value_set
+from langchain_picaco.values.queries import load_calibration_references
+from langchain_picaco.values.value_sets import load_value_set
 
 pytestmark = pytest.mark.integration
 
 
 def test_local_judge_calibration_on_one_value(local_chat: Any) -> None:
-    from langchain_picaco.local import start_local_model
+    from langchain_picaco.llm.local import start_local_model
 
     judge = start_local_model(max_tokens=64)  # the session's server; room for a 4-value JSON
     vs = load_value_set("confucianism-4")

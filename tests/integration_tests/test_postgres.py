@@ -211,7 +211,7 @@ async def _snapshot(url: str, thread_id: str) -> Any:
     async with AsyncPostgresSaver.from_conn_string(url) as saver:
         await saver.setup()
         opt, _, _ = _world_optimizer(saver)
-        from langchain_picaco.graph.builder import build_graph
+        from langchain_picaco.optimizer.graph.builder import build_graph
 
         graph = build_graph(opt.resources, checkpointer=saver)
         return await graph.aget_state({"configurable": {"thread_id": thread_id}})

@@ -7,13 +7,13 @@ from reliability_helpers import QUERIES, make_optimizer
 
 from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.testing import SyntheticWorld
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 
 @pytest.fixture(autouse=True)
 def _fresh_model_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Models named on the command line (``--model scripted``) are not shared across tests."""
-    monkeypatch.setattr("langchain_picaco.models._CACHE", {})
+    monkeypatch.setattr("langchain_picaco.llm.models._CACHE", {})
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 
 from langchain_picaco.config import PicacoConfig, RetrySettings
 from langchain_picaco.instruction import MetaInstruction
-from langchain_picaco.optimizer import PicacoOptimizer
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import SyntheticWorld
 
 QUERIES = [

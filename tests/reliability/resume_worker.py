@@ -52,7 +52,8 @@ class CountCalls(BaseCallbackHandler):
 
 def main() -> int:
     counter, latency, *argv = sys.argv[1:]
-    from langchain_picaco import cli, models
+    from langchain_picaco import cli
+    from langchain_picaco.llm import models
 
     real = models.resources_for
 

@@ -27,11 +27,11 @@ from langchain_picaco.errors import (
     QueryError,
     ValueSetError,
 )
-from langchain_picaco.graph.nodes import Resources
 from langchain_picaco.instruction import MetaInstruction
-from langchain_picaco.models import resolve_model
+from langchain_picaco.llm.models import resolve_model
+from langchain_picaco.optimizer.graph.nodes import Resources
 from langchain_picaco.testing import ScriptedTarget, SyntheticWorld
-from langchain_picaco.values import load_value_set
+from langchain_picaco.values.value_sets import load_value_set
 
 LONG_QUERY = "Please consider every detail of my situation. " * 120  # ~1,000 tokens
 
@@ -292,7 +292,7 @@ def test_cli_prints_one_line_exits_2_and_leaves_no_file(
             w = SyntheticWorld(value_set)
             return Resources(target=world_target(world=w), judge=w.judge(), proposer=w.proposer())
 
-        monkeypatch.setattr("langchain_picaco.models.resources_for", resources_for)
+        monkeypatch.setattr("langchain_picaco.llm.models.resources_for", resources_for)
     code = cli.main(_fmt(case.cli or [], tmp_path))
     out, err = capsys.readouterr()
     lines = [line for line in err.splitlines() if line.strip()]
@@ -335,7 +335,7 @@ def test_the_installed_command_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_the_context_window_is_read_from_what_the_model_tells() -> None:
     from types import SimpleNamespace
 
-    from langchain_picaco.calls import context_window
+    from langchain_picaco.llm.calls import context_window
 
     assert context_window(ShortContextTarget(world=None)) == 512
     assert context_window(SimpleNamespace(profile={"max_input_tokens": 128_000})) == 128_000

@@ -14,9 +14,9 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.outputs import ChatGeneration
 from reliability_helpers import QUERIES, comparable, make_optimizer
 
-from langchain_picaco.cache import SQLiteCallCache, cache_key
-from langchain_picaco.calls import CallUsage, ModelCaller
 from langchain_picaco.errors import ConfigError
+from langchain_picaco.llm.cache import SQLiteCallCache, cache_key
+from langchain_picaco.llm.calls import CallUsage, ModelCaller
 from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
 
 PROMPT = [SystemMessage(content="Be kind."), HumanMessage(content="Where is the station?")]
@@ -200,7 +200,7 @@ def test_a_tampered_entry_is_a_miss(tmp_path: Path, value: str, monkeypatch) -> 
     cache = SQLiteCallCache(tmp_path / "c.sqlite")
     assert len(cache) == 0
     _raw_row(tmp_path / "c.sqlite", value)
-    monkeypatch.setattr("langchain_picaco.cache.cache_key", lambda p, s: "f" * 64)
+    monkeypatch.setattr("langchain_picaco.llm.cache.cache_key", lambda p, s: "f" * 64)
     assert cache.lookup("p", "s") is None
 
 

@@ -15,10 +15,10 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage
 from reliability_helpers import NO_WAIT, QUERIES, make_optimizer, settings
 
-from langchain_picaco.calls import CallUsage, ModelCaller, fault_kind, is_transient
 from langchain_picaco.config import RetrySettings
 from langchain_picaco.errors import ConfigError, ModelCallError
 from langchain_picaco.instruction import MetaInstruction
+from langchain_picaco.llm.calls import CallUsage, ModelCaller, fault_kind, is_transient
 from langchain_picaco.testing import (
     FAULT_KINDS,
     FAULT_REPORT_KEYS,

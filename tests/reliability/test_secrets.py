@@ -16,10 +16,10 @@ from langchain_core.messages import BaseMessage
 from pydantic import SecretStr
 from reliability_helpers import QUERIES, make_optimizer, settings
 
-from langchain_picaco.calls import ModelCaller, model_identity
 from langchain_picaco.config import RetrySettings
 from langchain_picaco.errors import ArtifactError, ModelCallError
 from langchain_picaco.instruction import MetaInstruction
+from langchain_picaco.llm.calls import ModelCaller, model_identity
 from langchain_picaco.testing import (
     ScriptedJudge,
     ScriptedProposer,
@@ -187,7 +187,7 @@ def test_crafted_json_is_refused(data: dict[str, Any], tmp_path: Path, monkeypat
 async def test_the_key_of_a_wrapped_model_is_hidden_too(world: SyntheticWorld) -> None:
     from langchain_core.messages import HumanMessage
 
-    from langchain_picaco.calls import CallUsage
+    from langchain_picaco.llm.calls import CallUsage
     from langchain_picaco.testing import FaultyChatModel
 
     wrapped = FaultyChatModel(inner=Leaky(world=world), rate=0.0)

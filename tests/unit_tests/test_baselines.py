@@ -10,14 +10,14 @@ import pytest
 from langchain_core.language_models.fake import FakeListLLM
 from langchain_core.messages import BaseMessage, SystemMessage
 
-from langchain_picaco.baselines import OproConfig, OproOptimizer
+from langchain_picaco import prompts
 from langchain_picaco.config import Budget
 from langchain_picaco.errors import ConfigError
-from langchain_picaco.graph import prompts
-from langchain_picaco.graph.nodes import default_seed_instruction
+from langchain_picaco.evaluate.opro import OproConfig, OproOptimizer
 from langchain_picaco.instruction import MetaInstruction
+from langchain_picaco.optimizer.graph.nodes import default_seed_instruction
 from langchain_picaco.testing import ScriptedChatModel, ScriptedProposer, SyntheticWorld
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 QUERIES = [
     "Should I move abroad for work or stay near my family?",

@@ -11,21 +11,22 @@ from typing import Any
 
 import pytest
 
-from langchain_picaco import BlindJudgeWarning, CalibrationConfig, CalibrationReport
-from langchain_picaco.calibration import (
+from langchain_picaco import BlindJudgeWarning
+from langchain_picaco.cli import EXIT_BLIND_JUDGE, main
+from langchain_picaco.config import Budget, CalibrationConfig, PicacoConfig
+from langchain_picaco.errors import ConfigError
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+from langchain_picaco.scoring.calibration import (
+    CalibrationReport,
     CalibrationRow,
     analyse_calibration,
     calibration_calls,
     calibration_items,
     t_quantile,
 )
-from langchain_picaco.cli import EXIT_BLIND_JUDGE, main
-from langchain_picaco.config import Budget, PicacoConfig
-from langchain_picaco.errors import ConfigError
-from langchain_picaco.optimizer import PicacoOptimizer
-from langchain_picaco.queries import load_calibration_references, load_off_topic_references
 from langchain_picaco.testing import ReferenceJudge, SyntheticWorld
-from langchain_picaco.values import Value, ValueSet, load_value_set
+from langchain_picaco.values.queries import load_calibration_references, load_off_topic_references
+from langchain_picaco.values.value_sets import Value, ValueSet, load_value_set
 
 SETS = ["confucianism-4", "harmlessness-4"]
 QUERIES = [
@@ -341,7 +342,7 @@ def _improved(mode: str, seed: int, acceptance: str = "paired") -> tuple[bool, A
 
 
 def load_value_queries() -> list[str]:
-    from langchain_picaco.queries import load_queries
+    from langchain_picaco.values.queries import load_queries
 
     return load_queries("confucianism-4", split="optimize")
 

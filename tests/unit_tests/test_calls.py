@@ -10,15 +10,15 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
 
-from langchain_picaco.calls import (
+from langchain_picaco.config import RetrySettings
+from langchain_picaco.errors import ModelCallError
+from langchain_picaco.llm.calls import (
     CallUsage,
     ModelCaller,
     is_transient,
     model_identity,
     sampling_kwargs,
 )
-from langchain_picaco.config import RetrySettings
-from langchain_picaco.errors import ModelCallError
 from langchain_picaco.testing import ScriptedChatModel
 
 NO_WAIT = RetrySettings(max_attempts=4, initial_delay=0, max_delay=0)

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from langchain_picaco.cli import EXIT_BAD_INPUT, main
-from langchain_picaco.queries import list_query_sets, load_queries
-from langchain_picaco.values import list_value_sets, load_value_set
+from langchain_picaco.values.queries import list_query_sets, load_queries
+from langchain_picaco.values.value_sets import list_value_sets, load_value_set
 
 QUERIES = [
     "Should I move abroad for work or stay near my family?",
@@ -40,9 +40,9 @@ def no_local_server(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         started.append("start")
         raise AssertionError("planning started a local model server")
 
-    import langchain_picaco.local as local
-    import langchain_picaco.local.chat as chat
-    import langchain_picaco.local.server as server
+    import langchain_picaco.llm.local as local
+    import langchain_picaco.llm.local.chat as chat
+    import langchain_picaco.llm.local.server as server
 
     monkeypatch.setattr(local, "start_local_model", refuse, raising=False)
     monkeypatch.setattr(chat, "start_local_model", refuse)

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from langchain_picaco.config import Budget, PicacoConfig
-from langchain_picaco.graph.builder import _confirm_sends
 from langchain_picaco.instruction import MetaInstruction
-from langchain_picaco.optimizer import PicacoOptimizer
-from langchain_picaco.queries import load_queries
+from langchain_picaco.optimizer.graph.builder import _confirm_sends
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import SyntheticWorld
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.queries import load_queries
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 
 @pytest.fixture(scope="module")

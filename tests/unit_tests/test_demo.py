@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from langchain_picaco.calibration import CalibrationReport, ValueCalibration
 from langchain_picaco.demo import outcome_lines
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction
-from langchain_picaco.values import load_value_set
+from langchain_picaco.scoring.calibration import CalibrationReport, ValueCalibration
+from langchain_picaco.values.value_sets import load_value_set
 
 SEED = "Respond to the user in a way that reflects all of these values: tradition."
 

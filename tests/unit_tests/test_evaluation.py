@@ -16,7 +16,7 @@ from langchain_core.messages import BaseMessage, SystemMessage
 
 from langchain_picaco import PicacoConfig, load_queries, load_value_set
 from langchain_picaco.errors import ConfigError
-from langchain_picaco.evaluation import (
+from langchain_picaco.evaluate.compare import (
     METHODS,
     Comparison,
     bootstrap_ci,
@@ -26,7 +26,7 @@ from langchain_picaco.evaluation import (
     parse_probe_verdict,
     summarize_with_ci,
 )
-from langchain_picaco.graph.nodes import default_seed_instruction
+from langchain_picaco.optimizer.graph.nodes import default_seed_instruction
 from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
 
 # ------------------------------------------------------------------------------ bootstrap_ci

@@ -12,17 +12,16 @@ import pytest
 from langchain_core.messages import BaseMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from langchain_picaco.calibration import t_quantile
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.graph.builder import (
+from langchain_picaco.optimizer.graph.builder import (
     _STEPS_OUTSIDE_ROUNDS,
     MAX_ITERATIONS,
     STEPS_PER_ROUND,
     build_graph,
     recursion_limit,
 )
-from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import (
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import (
     MAX_INSTRUCTION_CHARS,
     PicacoNodes,
     Resources,
@@ -34,9 +33,10 @@ from langchain_picaco.graph.nodes import (
     parse_candidate,
     summarize_scores,
 )
-from langchain_picaco.graph.state import RESET, merge_usage, reset_or_extend
+from langchain_picaco.optimizer.graph.state import RESET, merge_usage, reset_or_extend
+from langchain_picaco.scoring.calibration import t_quantile
 from langchain_picaco.testing import ScriptedChatModel, ScriptedLikelihood, SyntheticWorld
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 DOCS_GRAPH = Path(__file__).resolve().parents[2] / "docs" / "graph.mmd"
 NODES = [

@@ -11,22 +11,16 @@ import pytest
 from langchain_core.messages import BaseMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from langchain_picaco.calibration import (
+from langchain_picaco.config import CalibrationConfig, PicacoConfig
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import PicacoNodes, Resources, guard_candidate
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+from langchain_picaco.scoring.calibration import (
     CalibrationReport,
     analyse_calibration,
     is_off_task,
     off_task_ceiling,
     query_overlap,
-)
-from langchain_picaco.config import CalibrationConfig, PicacoConfig
-from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import PicacoNodes, Resources, guard_candidate
-from langchain_picaco.optimizer import PicacoOptimizer
-from langchain_picaco.queries import (
-    _calibration_data,
-    load_calibration_references,
-    load_off_topic_references,
-    load_query_records,
 )
 from langchain_picaco.testing import (
     ReferenceJudge,
@@ -35,7 +29,13 @@ from langchain_picaco.testing import (
     ScriptedTarget,
     SyntheticWorld,
 )
-from langchain_picaco.values import load_value_set
+from langchain_picaco.values.queries import (
+    _calibration_data,
+    load_calibration_references,
+    load_off_topic_references,
+    load_query_records,
+)
+from langchain_picaco.values.value_sets import load_value_set
 
 QUERIES = [
     "Should I move abroad for work or stay near my family?",

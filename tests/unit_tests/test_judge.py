@@ -19,7 +19,7 @@ from langchain_picaco.scoring.judge import (
     judge_json_schema,
     parse_judge_output,
 )
-from langchain_picaco.values import Value, ValueSet
+from langchain_picaco.values.value_sets import Value, ValueSet
 
 
 @pytest.fixture

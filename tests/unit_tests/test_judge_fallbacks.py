@@ -15,15 +15,15 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.optimizer import PicacoOptimizer
-from langchain_picaco.queries import load_calibration_references
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import (
     ScriptedChatModel,
     SyntheticWorld,
     assert_judged_cleanly,
     judge_fallbacks,
 )
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.queries import load_calibration_references
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 QUERIES = [
     "My parents want me to stay in our home town, but I got a job offer abroad. What should I do?",

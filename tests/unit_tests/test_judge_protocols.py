@@ -15,23 +15,23 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from langchain_picaco.calibration import (
+from langchain_picaco.config import PicacoConfig, RetrySettings
+from langchain_picaco.errors import ConfigError
+from langchain_picaco.instruction import Usage
+from langchain_picaco.llm.calls import CallUsage, ModelCaller
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+from langchain_picaco.scoring.calibration import (
     CalibrationReport,
     ValueCalibration,
     calibration_calls,
     calibration_protocols,
     choose_protocol,
 )
-from langchain_picaco.calls import CallUsage, ModelCaller
-from langchain_picaco.config import PicacoConfig, RetrySettings
-from langchain_picaco.errors import ConfigError
-from langchain_picaco.instruction import Usage
-from langchain_picaco.measure import (
+from langchain_picaco.scoring.measure import (
     default_judge_protocol,
     judge_calls_per_response,
     judge_response,
 )
-from langchain_picaco.optimizer import PicacoOptimizer
 from langchain_picaco.scoring.questions import build_value_messages, parse_value_answer
 from langchain_picaco.testing import (
     ReferenceJudge,
@@ -39,7 +39,7 @@ from langchain_picaco.testing import (
     ScriptedLikelihood,
     SyntheticWorld,
 )
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 QUERIES = [
     "Should I move abroad for work or stay near my family?",
@@ -221,7 +221,7 @@ async def test_likelihood_protocol_needs_a_judge_that_scores_given_text(vs: Valu
 
 
 def test_default_protocol_is_declared_by_the_model(vs: ValueSet) -> None:
-    from langchain_picaco.local.chat import ChatLocalLlama
+    from langchain_picaco.llm.local.chat import ChatLocalLlama
 
     assert ChatLocalLlama.model_fields["picaco_judge_protocol"].default == "per_value"
     assert default_judge_protocol(SyntheticWorld(vs).judge()) == "rubric"

@@ -15,9 +15,9 @@ from langchain_picaco.errors import (
     ModelCallError,
     PicacoInputError,
 )
-from langchain_picaco.local import __main__ as local_cli
-from langchain_picaco.local import demo_model
-from langchain_picaco.local.demo_model import (
+from langchain_picaco.llm.local import __main__ as local_cli
+from langchain_picaco.llm.local import demo_model
+from langchain_picaco.llm.local.demo_model import (
     DEMO_MODEL,
     JUDGE_MODEL,
     PINNED_MODELS,
@@ -150,7 +150,7 @@ def test_sha_mismatch_raises_typed_error_and_leaves_no_file(fake_demo, monkeypat
     err = info.value
     assert isinstance(err, PicacoInputError)
     assert "expected " + "0" * 64 in err.problem
-    assert "python -m langchain_picaco.local prepare" in err.fix
+    assert "python -m langchain_picaco.llm.local prepare" in err.fix
     assert list(cache.iterdir()) == []  # the bad assembly was not kept
 
 
@@ -334,7 +334,7 @@ def test_cli_info(capsys):
 
 
 def test_resolve_model_rejects_unknown_local_spec():
-    from langchain_picaco.models import resolve_model
+    from langchain_picaco.llm.models import resolve_model
 
     with pytest.raises(ConfigError) as info:
         resolve_model("local-7b", role="judge")
@@ -344,8 +344,8 @@ def test_resolve_model_rejects_unknown_local_spec():
 
 def test_resolve_model_starts_a_pinned_model_by_spec(monkeypatch):
     pytest.importorskip("langchain_openai")
-    import langchain_picaco.local as local
-    from langchain_picaco.models import resolve_model
+    import langchain_picaco.llm.local as local
+    from langchain_picaco.llm.models import resolve_model
 
     seen = []
     monkeypatch.setattr(local, "start_local_model", lambda path, **kw: seen.append(path) or "m")
@@ -356,7 +356,7 @@ def test_resolve_model_starts_a_pinned_model_by_spec(monkeypatch):
 
 def test_start_local_model_serves_the_1_5b_under_its_pinned_name(monkeypatch, tmp_path):
     pytest.importorskip("langchain_openai")
-    import langchain_picaco.local.chat as chat
+    import langchain_picaco.llm.local.chat as chat
 
     started = []
 
@@ -385,7 +385,7 @@ def test_start_local_model_serves_the_1_5b_under_its_pinned_name(monkeypatch, tm
 @pytest.fixture
 def offline_chat():
     pytest.importorskip("langchain_openai")
-    from langchain_picaco.local.chat import ChatLocalLlama
+    from langchain_picaco.llm.local.chat import ChatLocalLlama
 
     def make(port: int = 1):
         return ChatLocalLlama(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", seed=0)
@@ -419,7 +419,7 @@ def test_identity_excludes_port(offline_chat):
 def test_supports_likelihood(offline_chat):
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    from langchain_picaco.local import supports_likelihood
+    from langchain_picaco.llm.local import supports_likelihood
 
     llm = offline_chat()
     assert supports_likelihood(llm)
@@ -428,7 +428,7 @@ def test_supports_likelihood(offline_chat):
 
 
 def test_likelihood_request_and_parse(offline_chat):
-    from langchain_picaco.local import LocalLikelihood
+    from langchain_picaco.llm.local import LocalLikelihood
 
     lik = LocalLikelihood(offline_chat())
     body = lik._forcing_body("PROMPT", [5, 7])
@@ -447,7 +447,7 @@ def test_likelihood_rejects_other_models():
     pytest.importorskip("langchain_openai")
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-    from langchain_picaco.local import LocalLikelihood
+    from langchain_picaco.llm.local import LocalLikelihood
 
     with pytest.raises(TypeError, match="supports_likelihood"):
         LocalLikelihood(FakeListChatModel(responses=["a"]))
@@ -455,7 +455,7 @@ def test_likelihood_rejects_other_models():
 
 def test_unknown_server_option_is_a_config_error():
     xllamacpp = pytest.importorskip("xllamacpp")
-    from langchain_picaco.local.server import _set_option
+    from langchain_picaco.llm.local.server import _set_option
 
     params = xllamacpp.CommonParams()
     _set_option(params, "cpuparams.poll", 7)
@@ -468,7 +468,7 @@ def test_unknown_server_option_is_a_config_error():
 
 def test_start_local_model_rejects_missing_file(tmp_path):
     pytest.importorskip("langchain_openai")
-    from langchain_picaco.local import start_local_model
+    from langchain_picaco.llm.local import start_local_model
 
     with pytest.raises(ModelFileError, match="not found"):
         start_local_model(tmp_path / "missing.gguf")
@@ -477,7 +477,7 @@ def test_start_local_model_rejects_missing_file(tmp_path):
 
 
 def test_lazy_names_resolve():
-    import langchain_picaco.local as local
+    import langchain_picaco.llm.local as local
 
     for name in local.__all__:
         if name in {"ChatLocalLlama", "start_local_model", "LocalLikelihood"}:
@@ -490,7 +490,7 @@ def test_lazy_names_resolve():
 def test_unloadable_file_is_a_model_file_error(tmp_path):
     pytest.importorskip("xllamacpp")
     pytest.importorskip("langchain_openai")
-    from langchain_picaco.local import start_local_model
+    from langchain_picaco.llm.local import start_local_model
 
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"this is not a GGUF file")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from langchain_picaco._merge import (
+from langchain_picaco.errors import PicacoInputError
+from langchain_picaco.inject.merge import (
     MergeMemo,
     merge_content,
     merge_instruction,
     merge_into_messages,
     merge_system_message,
 )
-from langchain_picaco.errors import PicacoInputError
 
 MI = "Weigh honesty, care and autonomy together."
 USER = "You are a librarian.\nAnswer from the context."

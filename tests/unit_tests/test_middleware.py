@@ -22,9 +22,9 @@ from pydantic import Field, PrivateAttr
 
 import langchain_picaco
 from langchain_picaco.errors import MissingDependencyError, PicacoInputError
+from langchain_picaco.inject.middleware import PicacoMiddleware
 from langchain_picaco.instruction import MetaInstruction
-from langchain_picaco.middleware import PicacoMiddleware
-from langchain_picaco.values import Value, ValueSet
+from langchain_picaco.values.value_sets import Value, ValueSet
 
 MI_TEXT = "Be honest, caring and respectful of autonomy, all at once."
 PROFILE_A = "Put the child's safety first, then honesty."
@@ -356,18 +356,18 @@ def test_constructor_validation(kwargs: dict[str, Any], field: str) -> None:
 def test_without_langchain_import_works_and_construction_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, mi: MetaInstruction
 ) -> None:
-    import langchain_picaco.middleware as installed
+    import langchain_picaco.inject.middleware as installed
 
     for name in list(sys.modules):
         if name == "langchain" or name.startswith("langchain."):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "langchain", None)  # `import langchain` now fails
-    monkeypatch.delitem(sys.modules, "langchain_picaco.middleware")
-    monkeypatch.setattr(langchain_picaco, "middleware", installed)  # restored afterwards
+    monkeypatch.delitem(sys.modules, "langchain_picaco.inject.middleware")
+    monkeypatch.setattr(langchain_picaco.inject, "middleware", installed)  # restored afterwards
 
-    fresh = importlib.import_module("langchain_picaco.middleware")
+    fresh = importlib.import_module("langchain_picaco.inject.middleware")
     assert fresh is not installed
-    from langchain_picaco.middleware import PicacoMiddleware as Stub
+    from langchain_picaco.inject.middleware import PicacoMiddleware as Stub
 
     assert Stub.__name__ == "PicacoMiddleware"
     with pytest.raises(MissingDependencyError) as err:
@@ -394,8 +394,8 @@ def test_without_langchain_in_a_fresh_interpreter() -> None:
         sys.meta_path.insert(0, Block())
         import langchain_picaco
         from langchain_picaco.errors import MissingDependencyError
-        from langchain_picaco.runnables import PicacoRunnable
-        from langchain_picaco.middleware import PicacoMiddleware
+        from langchain_picaco.inject.runnable import PicacoRunnable
+        from langchain_picaco.inject.middleware import PicacoMiddleware
         if "PicacoMiddleware" in getattr(langchain_picaco, "__all__", ()):
             from langchain_picaco import PicacoMiddleware as Exported
             assert Exported is PicacoMiddleware

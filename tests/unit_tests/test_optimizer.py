@@ -17,23 +17,23 @@ import pytest
 from langchain_core.messages import BaseMessage, SystemMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
-from langchain_picaco.calibration import calibration_calls
-from langchain_picaco.calls import CallUsage, ModelCaller
+from langchain_picaco import prompts
 from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
 from langchain_picaco.errors import ConfigError, ModelCallError
-from langchain_picaco.graph import prompts
-from langchain_picaco.graph.nodes import default_seed_instruction
 from langchain_picaco.instruction import MetaInstruction
-from langchain_picaco.measure import judge_response
-from langchain_picaco.optimizer import PicacoOptimizer
+from langchain_picaco.llm.calls import CallUsage, ModelCaller
+from langchain_picaco.optimizer.graph.nodes import default_seed_instruction
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.scoring import LexicalRedundancy, response_weight
+from langchain_picaco.scoring.calibration import calibration_calls
+from langchain_picaco.scoring.measure import judge_response
 from langchain_picaco.testing import (
     ReferenceJudge,
     ScriptedChatModel,
     ScriptedJudge,
     SyntheticWorld,
 )
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 QUERIES = [
     "Should I move abroad for work or stay near my family?",

@@ -11,12 +11,12 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.graph.builder import build_graph
-from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import Resources, default_seed_instruction
-from langchain_picaco.optimizer import PicacoOptimizer
+from langchain_picaco.optimizer.graph.builder import build_graph
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import Resources, default_seed_instruction
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 QUERIES = [
     "Should I move abroad for work or stay near my family?",
@@ -121,7 +121,7 @@ async def test_a_kept_seed_is_not_measured_again(
     assert mi.text == default_seed_instruction(vs)
     assert mi.scores == mi.reference_scores["seed"]
     assert calls == mi.usage.calls <= plan.max_calls
-    from langchain_picaco.graph import builder
+    from langchain_picaco.optimizer.graph import builder
 
     monkeypatch.setattr(builder, "seed_kept", lambda state: False)  # draw it, as before
     drawn, _, drawn_target_calls, _ = await _keep_the_seed(vs, proposer)
@@ -135,7 +135,7 @@ async def test_seed_and_final_scores_are_paired_with_several_samples(
 ) -> None:
     # The final measurement is forced even though the seed is kept (the run would reuse the
     # seed's scores): it must draw exactly the reference phase's samples.
-    from langchain_picaco.graph import builder
+    from langchain_picaco.optimizer.graph import builder
 
     monkeypatch.setattr(builder, "seed_kept", lambda state: False)
     # S = 2: sample 0 greedy, sample 1 at temperature 0.8, where the noisy world acts on a

@@ -11,17 +11,17 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import (
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import (
     PicacoNodes,
     Resources,
     default_seed_instruction,
     guard_sentence,
     parse_sentence,
 )
-from langchain_picaco.optimizer import PicacoOptimizer
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 QUERIES = [
     "Should I move abroad for work or stay near my family?",

@@ -1,4 +1,4 @@
-"""Tests for langchain_picaco.queries: shipped query sets, query files and calibration data."""
+"""Tests for langchain_picaco.values.queries: shipped query sets, files, calibration data."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from langchain_picaco.errors import QueryError, ValueSetError
-from langchain_picaco.queries import (
+from langchain_picaco.values.queries import (
     list_query_sets,
     load_calibration_references,
     load_off_topic_references,
     load_queries,
     load_query_records,
 )
-from langchain_picaco.values import ValueSet, list_value_sets, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, list_value_sets, load_value_set
 
 
 def _norm(text: str) -> str:

@@ -12,7 +12,7 @@ from langchain_picaco.scoring.redundancy import (
     lexical_redundancy,
     word_ngrams,
 )
-from langchain_picaco.values import Value, ValueSet
+from langchain_picaco.values.value_sets import Value, ValueSet
 
 TRADITION = (
     "Respects and preserves the customs, rituals and heritage of one's family, community and "

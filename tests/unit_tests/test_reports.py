@@ -14,8 +14,8 @@ import pytest
 
 from langchain_picaco import PicacoConfig, load_queries, load_value_set
 from langchain_picaco.cli import main as cli_main
-from langchain_picaco.evaluation import Comparison, Interval, PairedDifference, compare
-from langchain_picaco.reports import (
+from langchain_picaco.evaluate.compare import Comparison, Interval, PairedDifference, compare
+from langchain_picaco.evaluate.reports import (
     REPORT_FILES,
     combined_table,
     difference_sentence,

@@ -30,9 +30,9 @@ from langchain_core.runnables import (
 from pydantic import Field
 
 from langchain_picaco.errors import PicacoInputError
+from langchain_picaco.inject.runnable import LEGACY_LC_IDS, PicacoRunnable, with_meta_instruction
 from langchain_picaco.instruction import MetaInstruction
-from langchain_picaco.runnables import PicacoRunnable, with_meta_instruction
-from langchain_picaco.values import Value, ValueSet
+from langchain_picaco.values.value_sets import Value, ValueSet
 
 pytestmark = pytest.mark.filterwarnings("ignore:The function `load.*` is in beta")
 
@@ -338,13 +338,13 @@ def test_configurable_swap_accepts_a_meta_instruction(model: RecordingChatModel)
 # ---------------------------------------------------------------- serialization
 def test_lc_identity() -> None:
     assert PicacoRunnable.is_lc_serializable()
-    assert PicacoRunnable.get_lc_namespace() == ["langchain_picaco", "runnables"]
+    assert PicacoRunnable.get_lc_namespace() == ["langchain_picaco"]
 
 
 def test_dumpd_load_round_trip(mi: MetaInstruction) -> None:
     picaco = PicacoRunnable(mi, position="append")
     data = dumpd(picaco)
-    assert data["id"] == ["langchain_picaco", "runnables", "PicacoRunnable"]
+    assert data["id"] == ["langchain_picaco", "PicacoRunnable"]
     assert data["kwargs"]["instruction"] == MI_TEXT
     revived = load(data, allowed_objects=[PicacoRunnable], valid_namespaces=["langchain_picaco"])
     assert isinstance(revived, PicacoRunnable)
@@ -352,6 +352,21 @@ def test_dumpd_load_round_trip(mi: MetaInstruction) -> None:
     assert (revived.position, revived.value_set_name) == ("append", "test-3")
     inp = [("system", "Sys."), ("human", "hi")]
     assert revived.invoke(inp) == picaco.invoke(inp)
+
+
+def test_a_runnable_saved_by_0_1_loads_with_the_legacy_ids(mi: MetaInstruction) -> None:
+    data = dumpd(PicacoRunnable(mi, position="append"))
+    data["id"] = ["langchain_picaco", "runnables", "PicacoRunnable"]  # 0.1's module path
+    with pytest.raises(ValueError, match="not allowed"):
+        load(data, allowed_objects=[PicacoRunnable], valid_namespaces=["langchain_picaco"])
+    revived = load(
+        data,
+        allowed_objects=[PicacoRunnable],
+        valid_namespaces=["langchain_picaco"],
+        additional_import_mappings=LEGACY_LC_IDS,
+    )
+    assert isinstance(revived, PicacoRunnable)
+    assert revived.position == "append"
 
 
 def test_load_needs_our_namespace() -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.graph import builder, nodes
-from langchain_picaco.graph.nodes import screen_is_first_look
-from langchain_picaco.graph.state import RESET, reset_or_extend
-from langchain_picaco.optimizer import PicacoOptimizer
+from langchain_picaco.optimizer.graph import builder, nodes
+from langchain_picaco.optimizer.graph.nodes import screen_is_first_look
+from langchain_picaco.optimizer.graph.state import RESET, reset_or_extend
+from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import SyntheticWorld
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 QUERIES = [
     "Should I move abroad for work or stay near my family?",
@@ -86,7 +86,7 @@ def test_the_run_skips_the_redundant_look_and_still_accepts_on_evidence(
     # the same run, with every screen followed by a fresh first look (the old behaviour)
     for module in (builder, nodes):
         monkeypatch.setattr(module, "screen_is_first_look", lambda *a, **k: False)
-    import langchain_picaco.optimizer as optimizer_module
+    import langchain_picaco.optimizer.picaco_optimizer as optimizer_module
 
     monkeypatch.setattr(optimizer_module, "screen_is_first_look", lambda *a, **k: False)
     old, old_plan, old_target_calls = _run(vs, cfg)

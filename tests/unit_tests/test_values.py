@@ -1,4 +1,4 @@
-"""Tests for langchain_picaco.values: the Value / ValueSet models, shipped sets and loaders."""
+"""Tests for langchain_picaco.values.value_sets: Value / ValueSet, shipped sets, loaders."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from langchain_picaco.errors import ValueSetError
-from langchain_picaco.values import (
+from langchain_picaco.values.value_sets import (
     MAX_VALUES,
     Value,
     ValueSet,

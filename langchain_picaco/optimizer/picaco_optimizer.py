@@ -34,13 +34,10 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
-from langchain_picaco.calibration import (
-    BlindJudgeWarning,
-    CalibrationReport,
-    References,
-    run_calibration,
-)
-from langchain_picaco.calls import (
+from langchain_picaco.config import PicacoConfig, config_from_kwargs
+from langchain_picaco.errors import ConfigError, MissingDependencyError, QueryError
+from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
+from langchain_picaco.llm.calls import (
     CallUsage,
     ModelCaller,
     artifact_usage,
@@ -48,11 +45,10 @@ from langchain_picaco.calls import (
     context_window,
     model_identity,
 )
-from langchain_picaco.config import PicacoConfig, config_from_kwargs
-from langchain_picaco.errors import ConfigError, MissingDependencyError, QueryError
-from langchain_picaco.graph.builder import build_graph, recursion_limit
-from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import (
+from langchain_picaco.llm.tokens import count_message_tokens, count_tokens
+from langchain_picaco.optimizer.graph.builder import build_graph, recursion_limit
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import (
     Likelihood,
     Resources,
     budget_floor,
@@ -63,23 +59,27 @@ from langchain_picaco.graph.nodes import (
     selection_mode,
     summarize_scores,
 )
-from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
-from langchain_picaco.measure import (
-    default_judge_protocol,
-    generate_response,
-    judge_response,
-    stable_seed,
-    target_messages,
-)
-from langchain_picaco.queries import load_queries
 from langchain_picaco.scoring import (
     EmbeddingRedundancy,
     LexicalRedundancy,
     Redundancy,
     build_judge_messages,
 )
-from langchain_picaco.tokens import count_message_tokens, count_tokens
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.scoring.calibration import (
+    BlindJudgeWarning,
+    CalibrationReport,
+    References,
+    run_calibration,
+)
+from langchain_picaco.scoring.measure import (
+    default_judge_protocol,
+    generate_response,
+    judge_response,
+    stable_seed,
+    target_messages,
+)
+from langchain_picaco.values.queries import load_queries
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 __all__ = ["EvaluationReport", "Plan", "PicacoOptimizer"]
 
@@ -214,7 +214,7 @@ class PicacoOptimizer:
 
             from langchain_picaco import PicacoOptimizer, PicacoConfig
             from langchain_picaco.testing import SyntheticWorld
-            from langchain_picaco import load_value_set
+            from langchain_picaco.values import load_value_set
 
             world = SyntheticWorld(load_value_set("confucianism-4"))
             opt = PicacoOptimizer(world.target(), values=world.value_set,
@@ -236,7 +236,7 @@ class PicacoOptimizer:
         rate_limiter: Optional LangChain rate limiter shared by every call.
         progress: Show a progress bar (None: only when stderr is a terminal).
         cache: A call cache (a LangChain ``BaseCache``) or a path to a SQLite file
-            (:class:`~langchain_picaco.cache.SQLiteCallCache`): a re-run or a resumed run gets
+            (:class:`~langchain_picaco.llm.cache.SQLiteCallCache`): a re-run or a resumed run gets
             repeated calls from it at no cost; hits and misses are in the artifact's usage.
         requests_per_second: Bound on model requests per second (an ``InMemoryRateLimiter``
             shared by every call); not with ``rate_limiter``.
@@ -434,7 +434,7 @@ class PicacoOptimizer:
 
         Unless ``config.calibrate`` is off or a ``calibration`` is given, the run first
         calibrates the judge (see :meth:`calibrate`); when the judge cannot see some value, a
-        :class:`~langchain_picaco.calibration.BlindJudgeWarning` naming it is emitted at once,
+        :class:`~langchain_picaco.BlindJudgeWarning` naming it is emitted at once,
         and with ``config.calibration.on_blind="stop"`` the run ends there
         (``stop_reason="blind_judge"``, nothing else spent).
 
@@ -788,7 +788,7 @@ def _open_cache(spec: Any | None) -> Any | None:
     if spec is None:
         return None
     if isinstance(spec, str | Path):
-        from langchain_picaco.cache import SQLiteCallCache
+        from langchain_picaco.llm.cache import SQLiteCallCache
 
         cache = SQLiteCallCache(spec)
         cache.check()

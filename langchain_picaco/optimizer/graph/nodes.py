@@ -28,7 +28,20 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
-from langchain_picaco.calibration import (
+from langchain_picaco import prompts
+from langchain_picaco.config import PicacoConfig
+from langchain_picaco.errors import ConfigError, QueryError
+from langchain_picaco.llm.calls import CallUsage, ModelCaller
+from langchain_picaco.llm.tokens import count_tokens
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.state import RESET, Measurement, PicacoState
+from langchain_picaco.scoring import (
+    LexicalRedundancy,
+    Redundancy,
+    response_weight,
+    standardize,
+)
+from langchain_picaco.scoring.calibration import (
     calibration_calls,
     calibration_protocols,
     is_off_task,
@@ -36,13 +49,7 @@ from langchain_picaco.calibration import (
     run_calibration,
     t_quantile,
 )
-from langchain_picaco.calls import CallUsage, ModelCaller
-from langchain_picaco.config import PicacoConfig
-from langchain_picaco.errors import ConfigError, QueryError
-from langchain_picaco.graph import prompts
-from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.state import RESET, Measurement, PicacoState
-from langchain_picaco.measure import (
+from langchain_picaco.scoring.measure import (
     default_judge_protocol,
     generate_response,
     judge_calls_per_response,
@@ -50,14 +57,7 @@ from langchain_picaco.measure import (
     message_text,
     stable_seed,
 )
-from langchain_picaco.scoring import (
-    LexicalRedundancy,
-    Redundancy,
-    response_weight,
-    standardize,
-)
-from langchain_picaco.tokens import count_tokens
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 __all__ = [
     "BudgetFloor",
@@ -346,7 +346,7 @@ class PicacoNodes:
         value_set = raw if isinstance(raw, ValueSet) else _resolve_values(raw)
         queries = [q.strip() for q in state.get("queries") or [] if isinstance(q, str)]
         if not state.get("queries"):
-            from langchain_picaco.queries import load_queries
+            from langchain_picaco.values.queries import load_queries
 
             queries = load_queries(value_set.name, split="optimize")
         if not queries or any(not q for q in queries):

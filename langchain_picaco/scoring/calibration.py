@@ -44,12 +44,16 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_picaco.calls import CallUsage, ModelCaller
 from langchain_picaco.config import CalibrationConfig, PicacoConfig
 from langchain_picaco.errors import ConfigError, ValueSetError
 from langchain_picaco.instruction import Usage
-from langchain_picaco.measure import judge_calls_per_response, judge_response, likelihood_judge
-from langchain_picaco.values import ValueSet
+from langchain_picaco.llm.calls import CallUsage, ModelCaller
+from langchain_picaco.scoring.measure import (
+    judge_calls_per_response,
+    judge_response,
+    likelihood_judge,
+)
+from langchain_picaco.values.value_sets import ValueSet
 
 __all__ = [
     "BlindJudgeWarning",
@@ -422,7 +426,7 @@ def _references(
     value_set: ValueSet, references: References | None
 ) -> tuple[dict[str, list[dict[str, str]]], list[str]]:
     """Reference pairs per covered value, and the values without any."""
-    from langchain_picaco.queries import load_calibration_references
+    from langchain_picaco.values.queries import load_calibration_references
 
     covered: dict[str, list[dict[str, str]]] = {}
     uncovered: list[str] = []
@@ -469,7 +473,7 @@ def calibration_items(
     Returns:
         ``(items, uncovered)``; each item has ``value``, ``kind``, ``index``, ``query``, ``text``.
     """
-    from langchain_picaco.queries import load_off_topic_references
+    from langchain_picaco.values.queries import load_off_topic_references
 
     covered, uncovered = _references(value_set, references)
     items: list[dict[str, Any]] = []
@@ -753,7 +757,7 @@ async def run_calibration(
     """Have the judge rate every reference response and analyse the ratings.
 
     One judge call per response rates all values (the call every measurement makes, through
-    :func:`~langchain_picaco.measure.judge_response`, greedy and seeded).
+    :func:`~langchain_picaco.scoring.measure.judge_response`, greedy and seeded).
 
     Args:
         caller: The judge's caller.

@@ -15,9 +15,10 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
-from langchain_picaco.calls import CallUsage, ModelCaller
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.graph.prompts import JUDGE_LIKELIHOOD_ACTING, JUDGE_LIKELIHOOD_NEUTRAL
+from langchain_picaco.llm.calls import CallUsage, ModelCaller
+from langchain_picaco.llm.tokens import count_tokens
+from langchain_picaco.prompts import JUDGE_LIKELIHOOD_ACTING, JUDGE_LIKELIHOOD_NEUTRAL
 from langchain_picaco.scoring import (
     JudgeParseError,
     JudgeResult,
@@ -32,8 +33,7 @@ from langchain_picaco.scoring.questions import (
     build_value_messages,
     parse_value_answer,
 )
-from langchain_picaco.tokens import count_tokens
-from langchain_picaco.values import Value, ValueSet
+from langchain_picaco.values.value_sets import Value, ValueSet
 
 __all__ = [
     "JUDGE_PROTOCOLS",

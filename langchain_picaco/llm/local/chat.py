@@ -20,14 +20,19 @@ from langchain_core.tools import BaseTool
 from pydantic import Field, PrivateAttr
 
 from langchain_picaco.errors import MissingDependencyError, ModelCallError
-from langchain_picaco.local.demo_model import (
+from langchain_picaco.llm.local.demo_model import (
     DEMO_MODEL,
     DEMO_MODEL_NAME,
     PINNED_MODELS,
     ModelFileError,
     local_model_path,
 )
-from langchain_picaco.local.server import LocalServer, ServerSettings, default_threads, get_server
+from langchain_picaco.llm.local.server import (
+    LocalServer,
+    ServerSettings,
+    default_threads,
+    get_server,
+)
 
 try:
     import httpx
@@ -88,7 +93,7 @@ class ChatLocalLlama(ChatOpenAI):
     ``close()`` stops the shared server of this model file, for every model using it.
 
     Example:
-        >>> from langchain_picaco.local import start_local_model
+        >>> from langchain_picaco.llm.local import start_local_model
         >>> llm = start_local_model()  # doctest: +SKIP
         >>> llm.invoke("Say hi").content  # doctest: +SKIP
         'Hello! How can I assist you today?'
@@ -227,7 +232,7 @@ class ChatLocalLlama(ChatOpenAI):
 
     def picaco_likelihood(self) -> Any:
         """A teacher-forcing likelihood scorer, so PICACO can use likelihood-mode selection."""
-        from langchain_picaco.local.likelihood import LocalLikelihood, supports_likelihood
+        from langchain_picaco.llm.local.likelihood import LocalLikelihood, supports_likelihood
 
         return LocalLikelihood(self) if supports_likelihood(self) else None
 
@@ -286,7 +291,7 @@ def start_local_model(
             load the file.
 
     Example:
-        >>> from langchain_picaco.local import start_local_model
+        >>> from langchain_picaco.llm.local import start_local_model
         >>> llm = start_local_model(max_tokens=32)  # doctest: +SKIP
         >>> q = "Rate 1-5 how much 'I respect my elders.' values tradition. One digit."
         >>> llm.invoke(q).content  # doctest: +SKIP

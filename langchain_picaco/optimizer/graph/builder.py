@@ -6,8 +6,8 @@
 Example:
     .. code-block:: python
 
-        from langchain_picaco.graph.builder import build_graph
-        from langchain_picaco.graph.nodes import Resources
+        from langchain_picaco.optimizer.graph.builder import build_graph
+        from langchain_picaco.optimizer.graph.nodes import Resources
 
         g = build_graph(Resources(target=model, judge=model, proposer=model))
         print(g.get_graph().draw_mermaid())
@@ -21,10 +21,10 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, Send
 
-from langchain_picaco.calls import is_transient
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import (
+from langchain_picaco.llm.calls import is_transient
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import (
     PicacoNodes,
     Resources,
     confirm_calls,
@@ -33,8 +33,8 @@ from langchain_picaco.graph.nodes import (
     screen_is_first_look,
     seed_kept,
 )
-from langchain_picaco.graph.state import RESET, InputState, OutputState, PicacoState
-from langchain_picaco.measure import stable_seed
+from langchain_picaco.optimizer.graph.state import RESET, InputState, OutputState, PicacoState
+from langchain_picaco.scoring.measure import stable_seed
 
 __all__ = ["build_graph", "graph", "recursion_limit"]
 
@@ -61,7 +61,7 @@ def recursion_limit(config: PicacoConfig) -> int:
 
 
 def _cfg(runtime_or_config: Any) -> PicacoConfig:
-    from langchain_picaco.graph.nodes import _config
+    from langchain_picaco.optimizer.graph.nodes import _config
 
     return _config(runtime_or_config)
 
@@ -224,7 +224,7 @@ def build_graph(
         The compiled graph (a LangChain Runnable).
     """
     if resources is None:
-        from langchain_picaco.models import resources_from_context
+        from langchain_picaco.llm.models import resources_from_context
 
         resources = resources_from_context
     nodes = PicacoNodes(resources)

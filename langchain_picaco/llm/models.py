@@ -25,9 +25,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
 
 from langchain_picaco.errors import ConfigError, MissingDependencyError
-from langchain_picaco.graph.context import PicacoContext
-from langchain_picaco.graph.nodes import Resources
-from langchain_picaco.values import ValueSet
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import Resources
+from langchain_picaco.values.value_sets import ValueSet
 
 __all__ = [
     "PlannedModel",
@@ -63,7 +63,7 @@ def resolve_model(
     pinned, gguf = kind == "pinned", kind == "gguf"
     if pinned or gguf:
         try:
-            from langchain_picaco.local import start_local_model
+            from langchain_picaco.llm.local import start_local_model
         except ImportError as exc:
             raise MissingDependencyError(f"the local model for --{role}", "local") from exc
         if pinned:
@@ -115,7 +115,7 @@ def _local_kind(text: str, role: str) -> str | None:
     gguf = text.lower().endswith(".gguf")
     pinned = text == "local" or (text.startswith("local-") and ":" not in text and not gguf)
     if pinned:
-        from langchain_picaco.local.demo_model import PINNED_MODELS  # light: no llama.cpp
+        from langchain_picaco.llm.local.demo_model import PINNED_MODELS  # light: no llama.cpp
 
         if text not in PINNED_MODELS:
             known = ", ".join(repr(k) for k in PINNED_MODELS)
@@ -241,7 +241,7 @@ def _planned_model(spec: str, role: str) -> BaseChatModel:
         if gguf and not Path(text).expanduser().is_file():
             raise ConfigError(role, f"model file {text!r} does not exist", "pass a .gguf path")
         try:  # the class only: no server starts, no model file is read
-            from langchain_picaco.local.chat import ChatLocalLlama
+            from langchain_picaco.llm.local.chat import ChatLocalLlama
         except ImportError as exc:
             raise MissingDependencyError(f"the local model for --{role}", "local") from exc
         declared = ChatLocalLlama.model_fields["picaco_judge_protocol"].default

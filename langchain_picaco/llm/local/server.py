@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from langchain_picaco.errors import ConfigError, MissingDependencyError, ModelCallError
-from langchain_picaco.local.demo_model import ModelFileError
+from langchain_picaco.llm.local.demo_model import ModelFileError
 
 __all__ = ["LocalServer", "ServerSettings", "default_threads", "get_server", "shutdown_all"]
 
@@ -96,7 +96,7 @@ class LocalServer:
     """A running in-process llama.cpp server bound to ``127.0.0.1``.
 
     Do not build one directly; use :func:`get_server` (or
-    :func:`langchain_picaco.local.start_local_model`), which shares one server per model file.
+    :func:`langchain_picaco.llm.local.start_local_model`), which shares one server per model file.
 
     Attributes:
         model_path: The GGUF file it serves.

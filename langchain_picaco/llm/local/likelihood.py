@@ -22,7 +22,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableBinding
 
 from langchain_picaco.errors import ModelCallError
-from langchain_picaco.local.chat import ChatLocalLlama
+from langchain_picaco.llm.local.chat import ChatLocalLlama
 
 __all__ = ["LocalLikelihood", "supports_likelihood"]
 
@@ -56,7 +56,7 @@ class LocalLikelihood:
     more likely. Scores of different responses are comparable because they are per-token means.
 
     Args:
-        model: A local chat model from :func:`langchain_picaco.local.start_local_model`.
+        model: A local chat model from :func:`langchain_picaco.llm.local.start_local_model`.
         include_end: Also score the end-of-turn token after the response (the model's view that
             the answer is complete). Off by default, so a response cut at ``max_tokens`` is not
             penalised. An empty response always scores the end-of-turn token alone.
@@ -66,7 +66,7 @@ class LocalLikelihood:
 
     Example:
         >>> from langchain_core.messages import HumanMessage
-        >>> from langchain_picaco.local import LocalLikelihood, start_local_model
+        >>> from langchain_picaco.llm.local import LocalLikelihood, start_local_model
         >>> lik = LocalLikelihood(start_local_model())  # doctest: +SKIP
         >>> q = [HumanMessage("What is the capital of France?")]
         >>> lik.score(q, "Paris.") > lik.score(q, "Banana.")  # doctest: +SKIP
@@ -84,7 +84,7 @@ class LocalLikelihood:
         if not isinstance(model, ChatLocalLlama):
             raise TypeError(
                 "LocalLikelihood needs a ChatLocalLlama (from "
-                f"langchain_picaco.local.start_local_model); got {type(model).__name__}. "
+                f"langchain_picaco.llm.local.start_local_model); got {type(model).__name__}. "
                 "Use supports_likelihood(model) to check first."
             )
         self.model = model

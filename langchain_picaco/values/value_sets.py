@@ -380,7 +380,7 @@ def _to_value_set_error(exc: ValidationError, source: str) -> ValueSetError:
 
 def _shipped_dir() -> Any:
     """The packaged ``data/value_sets`` folder (a Traversable)."""
-    return resources.files("langchain_picaco").joinpath("data", "value_sets")
+    return resources.files("langchain_picaco.values").joinpath("data", "value_sets")
 
 
 @lru_cache(maxsize=1)

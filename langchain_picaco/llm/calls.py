@@ -10,8 +10,8 @@ Which layer retries what (so nothing is retried twice):
   connection reset, 5xx) and empty replies, with exponential backoff and full jitter, up to
   ``RetrySettings.max_attempts``. Errors that will not heal (authentication, bad request, context
   too long) fail at once with a :class:`~langchain_picaco.errors.ModelCallError` saying what to do.
-* The judge (:func:`langchain_picaco.measure.judge_response`) re-asks on malformed output, then
-  records a neutral score and a fault.
+* The judge (:func:`~langchain_picaco.scoring.measure.judge_response`) re-asks on malformed
+  output, then records a neutral score and a fault.
 * The graph's node ``RetryPolicy`` (``retry_on=is_transient``) only sees transient errors raised
   outside a model call (an embeddings or likelihood scorer). A ``ModelCallError`` has used up its
   retries already and is never transient, so a node is not re-run for it (which would repeat the
@@ -45,7 +45,7 @@ from tenacity import (
 
 from langchain_picaco.config import RetrySettings
 from langchain_picaco.errors import ModelCallError
-from langchain_picaco.tokens import count_message_tokens, count_tokens
+from langchain_picaco.llm.tokens import count_message_tokens, count_tokens
 
 if TYPE_CHECKING:
     from langchain_core.caches import BaseCache
@@ -449,8 +449,8 @@ class ModelCaller:
     Example:
         .. code-block:: python
 
-            from langchain_picaco.cache import SQLiteCallCache
-            from langchain_picaco.calls import CallUsage, ModelCaller
+            from langchain_picaco.llm.cache import SQLiteCallCache
+            from langchain_picaco.llm.calls import CallUsage, ModelCaller
 
             usage = CallUsage()
             caller = ModelCaller(model, "judge", cache=SQLiteCallCache("calls.sqlite"))
@@ -465,7 +465,7 @@ class ModelCaller:
         group: Callers with the same group share one concurrency bound.
         rate_limiter: Optional LangChain rate limiter, asked before each attempt (not for cache
             hits).
-        cache: Optional LangChain cache (e.g. :class:`~langchain_picaco.cache.SQLiteCallCache`),
+        cache: Optional LangChain cache (e.g. :class:`~langchain_picaco.llm.cache.SQLiteCallCache`),
             looked up before each call; a hit costs no call and no budget.
         retry_empty: Retry an empty reply like a transient error (the last empty reply is
             returned when every attempt was empty).

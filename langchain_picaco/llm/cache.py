@@ -2,7 +2,7 @@
 
 A re-run, or a run resumed after a crash, asks the same questions again; with a call cache each
 of them is answered from disk instead of by the model, so it costs no call, no token and no
-budget. :class:`~langchain_picaco.calls.ModelCaller` looks every call up before making it and
+budget. :class:`~langchain_picaco.llm.calls.ModelCaller` looks every call up before making it and
 counts hits and misses in the run's usage.
 
 The cache implements LangChain's ``BaseCache`` (``lookup`` / ``update`` / ``clear`` and their async
@@ -21,7 +21,7 @@ Example:
     .. code-block:: python
 
         from langchain_picaco import PicacoOptimizer
-        from langchain_picaco.cache import SQLiteCallCache
+        from langchain_picaco.llm.cache import SQLiteCallCache
 
         cache = SQLiteCallCache("calls.sqlite")
         opt = PicacoOptimizer(model, values="confucianism-4", cache=cache)
