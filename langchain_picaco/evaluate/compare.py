@@ -44,13 +44,14 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from langchain_picaco import prompts
+from langchain_picaco._async import run_sync
 from langchain_picaco._io import atomic_write_text
 from langchain_picaco.config import Budget, PicacoConfig, config_from_kwargs
 from langchain_picaco.errors import ConfigError, QueryError
 from langchain_picaco.instruction import MetaInstruction, Usage, ValueScores
 from langchain_picaco.llm.calls import CallUsage, ModelCaller, model_identity
 from langchain_picaco.optimizer.graph.nodes import Likelihood, default_seed_instruction
-from langchain_picaco.optimizer.picaco_optimizer import EvaluationReport, PicacoOptimizer, run_sync
+from langchain_picaco.optimizer.picaco_optimizer import EvaluationReport, PicacoOptimizer
 from langchain_picaco.scoring.judge import fence
 from langchain_picaco.scoring.measure import generate_response, message_text, stable_seed
 from langchain_picaco.values.queries import (

@@ -38,6 +38,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_picaco import prompts
+from langchain_picaco._async import run_sync
 from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
 from langchain_picaco.errors import ConfigError, QueryError
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
@@ -48,7 +49,6 @@ from langchain_picaco.optimizer.graph.nodes import (
     parse_candidate,
     summarize_scores,
 )
-from langchain_picaco.optimizer.picaco_optimizer import run_sync
 from langchain_picaco.scoring.measure import (
     generate_response,
     judge_calls_per_response,

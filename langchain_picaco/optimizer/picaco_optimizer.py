@@ -21,19 +21,19 @@ import hashlib
 import json
 import math
 import sys
-import threading
 import time
 import uuid
 import warnings
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
+from langchain_picaco._async import run_sync
 from langchain_picaco.config import PicacoConfig, config_from_kwargs
 from langchain_picaco.errors import ConfigError, MissingDependencyError, QueryError
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
@@ -82,8 +82,6 @@ from langchain_picaco.values.queries import load_queries
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 __all__ = ["EvaluationReport", "Plan", "PicacoOptimizer"]
-
-T = TypeVar("T")
 
 _RESPONSE_TOKENS_GUESS = 200
 _JUDGE_PROMPT_OVERHEAD = 350
@@ -152,28 +150,6 @@ class EvaluationReport(BaseModel):
         rows.append(f"{'min':<24} {self.scores.min:5.2f}")
         rows.append(f"{'spread (std)':<24} {self.scores.std:5.2f}")
         return "\n".join(rows)
-
-
-def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to completion from sync code, also inside a running loop (notebooks)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(factory())  # type: ignore[arg-type]
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(factory())  # type: ignore[arg-type]
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="picaco-run")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 class _Progress:
