@@ -47,7 +47,6 @@ from langchain_picaco.optimizer.graph.nodes import (
     default_seed_instruction,
     guard_candidate,
     parse_candidate,
-    summarize_scores,
 )
 from langchain_picaco.scoring.measure import (
     generate_response,
@@ -56,6 +55,7 @@ from langchain_picaco.scoring.measure import (
     message_text,
     stable_seed,
 )
+from langchain_picaco.scoring.stats import summarize_scores
 from langchain_picaco.values.queries import load_queries
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 

@@ -57,7 +57,6 @@ from langchain_picaco.optimizer.graph.nodes import (
     default_seed_instruction,
     screen_is_first_look,
     selection_mode,
-    summarize_scores,
 )
 from langchain_picaco.scoring import (
     EmbeddingRedundancy,
@@ -78,6 +77,7 @@ from langchain_picaco.scoring.measure import (
     stable_seed,
     target_messages,
 )
+from langchain_picaco.scoring.stats import summarize_scores
 from langchain_picaco.values.queries import load_queries
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 

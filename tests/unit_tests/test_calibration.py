@@ -22,8 +22,8 @@ from langchain_picaco.scoring.calibration import (
     analyse_calibration,
     calibration_calls,
     calibration_items,
-    t_quantile,
 )
+from langchain_picaco.scoring.stats import t_quantile
 from langchain_picaco.testing import ReferenceJudge, SyntheticWorld
 from langchain_picaco.values.queries import load_calibration_references, load_off_topic_references
 from langchain_picaco.values.value_sets import Value, ValueSet, load_value_set

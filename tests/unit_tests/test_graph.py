@@ -29,12 +29,10 @@ from langchain_picaco.optimizer.graph.nodes import (
     default_seed_instruction,
     guard_candidate,
     merge_pool,
-    paired_gain,
     parse_candidate,
-    summarize_scores,
 )
 from langchain_picaco.optimizer.graph.state import RESET, merge_usage, reset_or_extend
-from langchain_picaco.scoring.calibration import t_quantile
+from langchain_picaco.scoring.stats import paired_gain, summarize_scores, t_quantile
 from langchain_picaco.testing import ScriptedChatModel, ScriptedLikelihood, SyntheticWorld
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 

@@ -18,7 +18,6 @@ import asyncio
 import math
 import random
 import re
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -47,7 +46,6 @@ from langchain_picaco.scoring.calibration import (
     is_off_task,
     off_task_ceiling,
     run_calibration,
-    t_quantile,
 )
 from langchain_picaco.scoring.measure import (
     default_judge_protocol,
@@ -57,6 +55,7 @@ from langchain_picaco.scoring.measure import (
     message_text,
     stable_seed,
 )
+from langchain_picaco.scoring.stats import paired_gain, summarize_scores
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 __all__ = [
@@ -68,9 +67,7 @@ __all__ = [
     "check_budget_floor",
     "default_seed_instruction",
     "guard_candidate",
-    "paired_gain",
     "selection_mode",
-    "summarize_scores",
 ]
 
 MAX_INSTRUCTION_CHARS = 1200
@@ -128,56 +125,6 @@ def default_seed_instruction(value_set: ValueSet) -> str:
     """The value-listing instruction ("Q+IF"): the default seed and a baseline."""
     names = prompts.TARGET_VALUE_NAME_SEPARATOR.join(value_set.names)
     return prompts.TARGET_SEED_INSTRUCTION.format(value_names=names)
-
-
-def summarize_scores(measurements: Sequence[Measurement], names: Sequence[str]) -> dict[str, Any]:
-    """Per-value means, mean, min and spread of judged responses (a ``ValueScores`` dict)."""
-    per_value: dict[str, float] = {}
-    for name in names:
-        vals = [m["scores"][name] for m in measurements if name in m.get("scores", {})]
-        if vals:
-            per_value[name] = sum(vals) / len(vals)
-    if not per_value:
-        return {"per_value": {}, "mean": float("nan"), "min": float("nan"), "std": 0.0, "n": 0}
-    means = list(per_value.values())
-    mean = sum(means) / len(means)
-    std = math.sqrt(sum((v - mean) ** 2 for v in means) / len(means))
-    return {
-        "per_value": per_value,
-        "mean": mean,
-        "min": min(means),
-        "std": std,
-        "n": len(measurements),
-    }
-
-
-def paired_gain(diffs: Sequence[float], alpha: float) -> tuple[float, float, float]:
-    """Mean of paired differences and its two-sided ``1 - 2 alpha`` t interval.
-
-    The lower end is a one-sided ``1 - alpha`` lower confidence bound: a candidate is accepted
-    when it is above zero. The quantile is Student's t, exact (:func:`t_quantile`, by bisection
-    on the t CDF): with few queries and a Bonferroni-divided alpha the degrees of freedom are
-    small, where a series approximation is far too narrow (at df = 1, alpha = 0.0025 the
-    Cornish-Fisher expansion gives 65.3 against the true 127.3).
-
-    Args:
-        diffs: Per-query differences (candidate minus incumbent) on the same queries and seeds.
-        alpha: One-sided error level (already divided by the number of comparisons).
-
-    Returns:
-        ``(mean, low, high)``; with fewer than two differences the interval is infinite.
-    """
-    n = len(diffs)
-    if n == 0:
-        return 0.0, -math.inf, math.inf
-    mean = sum(diffs) / n
-    if n < 2:
-        return mean, -math.inf, math.inf
-    sd = statistics.stdev(diffs)
-    if sd == 0:
-        return mean, mean, mean
-    half = t_quantile(1 - alpha, n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
 
 
 def _norm_words(text: str) -> str:
