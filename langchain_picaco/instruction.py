@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from langchain_picaco._io import atomic_write_text
 from langchain_picaco.errors import ArtifactError
+from langchain_picaco.llm.usage import Usage
 from langchain_picaco.values.value_sets import ValueSet
 
 if TYPE_CHECKING:
@@ -99,30 +100,6 @@ class HistoryEntry(BaseModel):
     looks: int | None = None
     accepted: bool = False
     rejected_reason: str | None = None
-
-
-class Usage(BaseModel):
-    """What a run spent.
-
-    Attributes:
-        calls: Model calls made (cache hits excluded).
-        input_tokens: Prompt tokens over all calls.
-        output_tokens: Completion tokens over all calls.
-        calls_by_role: Calls per role (target, judge, proposer).
-        cache_hits: Calls answered from the call cache.
-        cache_misses: Calls that went to a model.
-        faults: Faults met and survived, by kind (retries, malformed judge output, ...).
-        wall_seconds: Wall-clock time of the run.
-    """
-
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    calls_by_role: dict[str, int] = Field(default_factory=dict)
-    cache_hits: int = 0
-    cache_misses: int = 0
-    faults: dict[str, int] = Field(default_factory=dict)
-    wall_seconds: float = 0.0
 
 
 class MetaInstruction(BaseModel):

@@ -833,17 +833,6 @@ def _probe_result(
     )
 
 
-def _to_usage(u: CallUsage, wall: float) -> Usage:
-    return Usage(
-        calls=u.calls,
-        input_tokens=u.input_tokens,
-        output_tokens=u.output_tokens,
-        calls_by_role=dict(u.calls_by_role),
-        faults=dict(u.faults),
-        wall_seconds=round(wall, 3),
-    )
-
-
 async def _aprobe_many(
     target: BaseChatModel,
     judge: BaseChatModel,
@@ -874,12 +863,12 @@ async def _aprobe_many(
             bare,
             arm,
             judge=model_identity(judge),
-            usage=_to_usage(u, time.monotonic() - t0),
+            usage=u.to_usage(time.monotonic() - t0),
             n_resamples=n_resamples,
             confidence=confidence,
             seed=seed,
         )
-    return out, _to_usage(total, time.monotonic() - started)
+    return out, total.to_usage(time.monotonic() - started)
 
 
 async def ajailbreak_probe(
@@ -1273,6 +1262,7 @@ async def acompare(
         artifact = optimized.get(m)
         opt_usage = artifact.usage if artifact else Usage()
         ev = report.usage
+        total = opt_usage + ev
         results.append(
             MethodResult(
                 method=m,
@@ -1287,10 +1277,10 @@ async def acompare(
                 responses=summary.responses,
                 optimization=opt_usage,
                 evaluation=ev,
-                calls=opt_usage.calls + ev.calls,
-                input_tokens=opt_usage.input_tokens + ev.input_tokens,
-                output_tokens=opt_usage.output_tokens + ev.output_tokens,
-                wall_seconds=round(opt_usage.wall_seconds + ev.wall_seconds, 3),
+                calls=total.calls,
+                input_tokens=total.input_tokens,
+                output_tokens=total.output_tokens,
+                wall_seconds=total.wall_seconds,
                 judge_faults=report.judge_faults,
                 stop_reason=artifact.stop_reason if artifact else None,
                 artifact=artifact,

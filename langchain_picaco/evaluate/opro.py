@@ -41,7 +41,7 @@ from langchain_picaco import prompts
 from langchain_picaco._async import run_sync
 from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
 from langchain_picaco.errors import ConfigError, QueryError
-from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
+from langchain_picaco.instruction import HistoryEntry, MetaInstruction, ValueScores
 from langchain_picaco.llm.calls import CallUsage, ModelCaller, check_chat_models, model_identity
 from langchain_picaco.optimizer.graph.nodes import (
     default_seed_instruction,
@@ -372,14 +372,7 @@ class OproOptimizer:
             },
             config={**self.config.model_dump(), "method": "opro"},
             seed=self.config.seed,
-            usage=Usage(
-                calls=usage.calls,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                calls_by_role=dict(usage.calls_by_role),
-                faults=dict(usage.faults),
-                wall_seconds=round(time.monotonic() - started, 3),
-            ),
+            usage=usage.to_usage(time.monotonic() - started),
             stop_reason=stop_reason,
         )
 

@@ -27,7 +27,6 @@ import re
 import sqlite3
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
@@ -46,11 +45,10 @@ from tenacity import (
 from langchain_picaco.config import RetrySettings
 from langchain_picaco.errors import ModelCallError
 from langchain_picaco.llm.tokens import count_message_tokens, count_tokens
+from langchain_picaco.llm.usage import CallUsage, Usage
 
 if TYPE_CHECKING:
     from langchain_core.caches import BaseCache
-
-    from langchain_picaco.instruction import Usage
 
 __all__ = [
     "CallUsage",
@@ -315,92 +313,8 @@ def sampling_kwargs(model: Any, *, temperature: float | None, seed: int | None) 
     return out
 
 
-@dataclass
-class CallUsage:
-    """What some calls spent; added up across a run.
-
-    Attributes:
-        calls: Model calls made (cache hits are not calls).
-        input_tokens: Prompt tokens of those calls.
-        output_tokens: Completion tokens of those calls.
-        calls_by_role: Calls per role.
-        faults: Faults met, by kind (``retried`` counts every retry).
-        retries: Retries by the kind of error that caused them (``rate_limit``, ``timeout``, ...).
-        cache_hits: Calls answered from the call cache.
-        cache_misses: Calls looked up in the cache and sent to the model.
-    """
-
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    calls_by_role: dict[str, int] = field(default_factory=dict)
-    faults: dict[str, int] = field(default_factory=dict)
-    retries: dict[str, int] = field(default_factory=dict)
-    cache_hits: int = 0
-    cache_misses: int = 0
-
-    def add(self, other: CallUsage) -> None:
-        """Add ``other`` into this one."""
-        self.calls += other.calls
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.cache_hits += other.cache_hits
-        self.cache_misses += other.cache_misses
-        for mine, theirs in (
-            (self.calls_by_role, other.calls_by_role),
-            (self.faults, other.faults),
-            (self.retries, other.retries),
-        ):
-            for k, v in theirs.items():
-                mine[k] = mine.get(k, 0) + v
-
-    def fault(self, kind: str, n: int = 1) -> None:
-        """Count ``n`` faults of ``kind``."""
-        self.faults[kind] = self.faults.get(kind, 0) + n
-
-    def as_dict(self) -> dict[str, Any]:
-        """A plain dict (for graph state); cache and retry counters only when not zero."""
-        out: dict[str, Any] = {
-            "calls": self.calls,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "calls_by_role": dict(self.calls_by_role),
-            "faults": dict(self.faults),
-        }
-        if self.retries:
-            out["retries"] = dict(self.retries)
-        if self.cache_hits:
-            out["cache_hits"] = self.cache_hits
-        if self.cache_misses:
-            out["cache_misses"] = self.cache_misses
-        return out
-
-
-def artifact_usage(usage: CallUsage | Mapping[str, Any], wall_seconds: float = 0.0) -> Usage:
-    """The artifact's :class:`~langchain_picaco.instruction.Usage` of a run's usage.
-
-    Retries by kind appear in ``faults`` as ``retried:<kind>`` next to the ``retried`` total.
-
-    Args:
-        usage: A :class:`CallUsage` or its ``as_dict()`` (the graph state's ``usage``).
-        wall_seconds: Wall-clock time of the run.
-    """
-    from langchain_picaco.instruction import Usage
-
-    d = usage.as_dict() if isinstance(usage, CallUsage) else dict(usage or {})
-    faults = {str(k): int(v) for k, v in (d.get("faults") or {}).items()}
-    for kind, n in (d.get("retries") or {}).items():
-        faults[f"retried:{kind}"] = int(n)
-    return Usage(
-        calls=int(d.get("calls", 0)),
-        input_tokens=int(d.get("input_tokens", 0)),
-        output_tokens=int(d.get("output_tokens", 0)),
-        calls_by_role={str(k): int(v) for k, v in (d.get("calls_by_role") or {}).items()},
-        cache_hits=int(d.get("cache_hits", 0)),
-        cache_misses=int(d.get("cache_misses", 0)),
-        faults=faults,
-        wall_seconds=round(wall_seconds, 3),
-    )
+artifact_usage = Usage.from_counts
+"""0.1's name of :meth:`~langchain_picaco.llm.usage.Usage.from_counts` (kept for one release)."""
 
 
 # One semaphore per (caller group, event loop): asyncio primitives are bound to a loop.

@@ -40,7 +40,6 @@ from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, V
 from langchain_picaco.llm.calls import (
     CallUsage,
     ModelCaller,
-    artifact_usage,
     check_chat_models,
     context_window,
     model_identity,
@@ -550,7 +549,7 @@ class PicacoOptimizer:
                 "judge_protocol_used": values.get("judge_protocol"),
             },
             seed=self.config.seed,
-            usage=artifact_usage(usage, time.monotonic() - started),
+            usage=Usage.from_counts(usage, time.monotonic() - started),
             stop_reason=values.get("stop_reason"),
             calibration=values.get("calibration"),
         )
@@ -707,7 +706,7 @@ class PicacoOptimizer:
             value_set=self.value_set.name,
             scores=_scores(summary),
             responses=list(rows),
-            usage=artifact_usage(usage, time.monotonic() - started),
+            usage=Usage.from_counts(usage, time.monotonic() - started),
             judge_faults=sum(1 for r in rows if r["fault"]),
         )
 
