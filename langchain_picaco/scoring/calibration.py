@@ -53,6 +53,7 @@ from langchain_picaco.scoring.measure import (
     judge_response,
     likelihood_judge,
 )
+from langchain_picaco.scoring.redundancy import words
 from langchain_picaco.scoring.stats import t_quantile
 from langchain_picaco.values.value_sets import ValueSet
 
@@ -778,7 +779,9 @@ _STOPWORDS = frozenset(
     few nor get got make made really thing things one want need like know think way still even
     ever much many lot well good best better bad let tell ask say said please help""".split()
 )
-_WORD = re.compile(r"[a-z]+")
+_CONTRACTION = re.compile(r"['\u2019](?:s|re|ve|ll|d|m|t)\b", re.I)
+"""A contraction's ending, dropped before the content words are read: "you're" is the stopword
+"you", and "don't" is "don"."""
 
 
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
@@ -794,8 +797,13 @@ def _stem(word: str) -> str:
 
 
 def _content(text: str) -> set[str]:
-    words = _WORD.findall(text.lower())
-    return {_stem(w) for w in words if len(w) >= 3 and w not in _STOPWORDS}
+    """Crude stems of the content words: no stopword, no number, three letters or more.
+
+    Words are the package's (:func:`~langchain_picaco.scoring.redundancy.words`), read after
+    contraction endings are dropped (``_CONTRACTION``), so a contracted stopword stays a stopword.
+    """
+    tokens = words(_CONTRACTION.sub("", text))
+    return {_stem(w) for w in tokens if len(w) >= 3 and w.isalpha() and w not in _STOPWORDS}
 
 
 def query_overlap(query: str, response: str) -> float:
@@ -807,10 +815,10 @@ def query_overlap(query: str, response: str) -> float:
         >>> query_overlap("Should I lend money to my cousin?", "Lemonade needs six lemons.")
         0.0
     """
-    words = _content(query)
-    if not words:
+    content = _content(query)
+    if not content:
         return 1.0
-    return len(words & _content(response)) / len(words)
+    return len(content & _content(response)) / len(content)
 
 
 def off_task_ceiling(

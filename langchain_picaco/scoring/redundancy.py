@@ -30,14 +30,24 @@ __all__ = [
     "Redundancy",
     "lexical_redundancy",
     "word_ngrams",
+    "words",
 ]
 
 _APOSTROPHES = re.compile(r"['\u2019]")
 _WORD = re.compile(r"[^\W_]+")
 
 
-def _words(text: str) -> list[str]:
-    """Lower-cased words with punctuation stripped (``don't`` -> ``dont``)."""
+def words(text: str) -> list[str]:
+    """The words of ``text``: case-folded, apostrophes dropped, split at anything else.
+
+    The package's one word tokeniser: redundancy n-grams, the proposal guards (duplicates, copied
+    queries) and the task-fidelity guard's content words all read text through it. Letters and
+    digits of any script are word characters; ``don't`` (straight or curly) is one word.
+
+    Example:
+        >>> words("Don't copy the user's query: café, 2 times!")
+        ['dont', 'copy', 'the', 'users', 'query', 'café', '2', 'times']
+    """
     return _WORD.findall(_APOSTROPHES.sub("", text.casefold()))
 
 
@@ -50,8 +60,8 @@ def word_ngrams(text: str, n: int) -> list[tuple[str, ...]]:
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    words = _words(text)
-    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    tokens = words(text)
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
 def _effective_n(response_words: int, n: int) -> int:
@@ -60,11 +70,11 @@ def _effective_n(response_words: int, n: int) -> int:
 
 
 def _containment(response: str, reference: str, n: int, exclude: str | None = None) -> float:
-    words = _words(response)
-    if not words:
+    tokens = words(response)
+    if not tokens:
         return 0.0
-    k = _effective_n(len(words), n)
-    grams = [tuple(words[i : i + k]) for i in range(len(words) - k + 1)]
+    k = _effective_n(len(tokens), n)
+    grams = [tuple(tokens[i : i + k]) for i in range(len(tokens) - k + 1)]
     ref = set(word_ngrams(reference, k))
     if exclude:
         ref -= set(word_ngrams(exclude, k))

@@ -55,6 +55,7 @@ from langchain_picaco.scoring.measure import (
     message_text,
     stable_seed,
 )
+from langchain_picaco.scoring.redundancy import words
 from langchain_picaco.scoring.stats import paired_gain, summarize_scores
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
@@ -128,16 +129,12 @@ def default_seed_instruction(value_set: ValueSet) -> str:
 
 
 def _norm_words(text: str) -> str:
-    return " ".join(_words(text))
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9']+", text.lower())
+    return " ".join(words(text))
 
 
 def _overlap(a: str, b: str, n: int = 3) -> float:
     """Share of ``a``'s word n-grams found in ``b``."""
-    wa, wb = _words(a), _words(b)
+    wa, wb = words(a), words(b)
     n = max(1, min(n, len(wa)))
     grams = {tuple(wa[i : i + n]) for i in range(len(wa) - n + 1)}
     if not grams:
@@ -173,13 +170,13 @@ def guard_candidate(
         return "empty" if not stripped else "too_short"
     if len(stripped) > max_chars:
         return "too_long"
-    norm = " ".join(_words(stripped))
-    if any(norm == " ".join(_words(s)) for s in seen):
+    norm = " ".join(words(stripped))
+    if any(norm == " ".join(words(s)) for s in seen):
         return "duplicate"
     if stripped.endswith("?") or (_QUESTION_START.match(stripped) and "?" in stripped):
         return "question"
     for q in queries:
-        if len(_words(q)) >= 4 and (_overlap(q, stripped) >= 0.6 or _overlap(stripped, q) >= 0.6):
+        if len(words(q)) >= 4 and (_overlap(q, stripped) >= 0.6 or _overlap(stripped, q) >= 0.6):
             return "copies_query"
     return None
 
@@ -220,7 +217,7 @@ def guard_sentence(
     if stripped.endswith("?") or (_QUESTION_START.match(stripped) and "?" in stripped):
         return "question"
     for q in queries:
-        if len(_words(q)) >= 4 and (_overlap(q, stripped) >= 0.6 or _overlap(stripped, q) >= 0.6):
+        if len(words(q)) >= 4 and (_overlap(q, stripped) >= 0.6 or _overlap(stripped, q) >= 0.6):
             return "copies_query"
     if _overlap(stripped, value_description) >= 0.5:
         return "copies_values"
