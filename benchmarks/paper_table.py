@@ -37,8 +37,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from langchain_picaco._io import atomic_write_text  # noqa: E402
 from langchain_picaco.config import config_from_kwargs  # noqa: E402
 from langchain_picaco.errors import PicacoError  # noqa: E402
-from langchain_picaco.evaluate.compare import METHODS, Comparison, compare  # noqa: E402
+from langchain_picaco.evaluate.compare import compare  # noqa: E402
 from langchain_picaco.evaluate.reports import combined_table, write_report  # noqa: E402
+from langchain_picaco.evaluate.results import METHODS, Comparison  # noqa: E402
 from langchain_picaco.llm.models import resources_for  # noqa: E402
 from langchain_picaco.values.queries import load_queries  # noqa: E402
 from langchain_picaco.values.value_sets import load_value_set  # noqa: E402

@@ -48,19 +48,20 @@ def sync_twin(
 ) -> Callable[[Callable[..., T]], Callable[P, T]]:
     """Make the decorated stub the sync twin of ``coroutine_function`` (run with :func:`run_sync`).
 
-    The parameters are written once, on the coroutine function: the twin takes exactly those
-    (type checkers see them through ``ParamSpec``; ``inspect.signature`` and ``help()`` show
-    them). The stub gives the twin its name and docstring, the place to document the parameters
-    of both; its body is never run.
+    The parameters and their documentation are written once, on the coroutine function: the twin
+    takes exactly those parameters (type checkers see them through ``ParamSpec``) and carries its
+    signature and docstring (``inspect.signature`` and ``help()`` show them). The stub gives the
+    twin its name; its body is never run.
 
     Example:
         >>> async def aadd(a: int, *, b: int = 1) -> int:
+        ...     '''Add ``b`` to ``a``.'''
         ...     return a + b
         >>> @sync_twin(aadd)
         ... def add(*args: Any, **kwargs: Any) -> int:
-        ...     '''Add ``b`` to ``a``.'''
-        >>> add(2, b=3)
-        5
+        ...     '''Sync :func:`aadd`.'''
+        >>> add(2, b=3), add.__doc__
+        (5, 'Add ``b`` to ``a``.')
 
     Args:
         coroutine_function: The async function the twin runs.
@@ -70,10 +71,11 @@ def sync_twin(
     """
 
     def decorate(stub: Callable[..., T]) -> Callable[P, T]:
-        @functools.wraps(stub)
+        @functools.wraps(stub, assigned=("__module__", "__name__", "__qualname__"))
         def twin(*args: P.args, **kwargs: P.kwargs) -> T:
             return run_sync(lambda: coroutine_function(*args, **kwargs))
 
+        twin.__doc__ = coroutine_function.__doc__
         twin.__signature__ = inspect.signature(coroutine_function)  # type: ignore[attr-defined]
         twin.__annotations__ = dict(coroutine_function.__annotations__)
         return twin

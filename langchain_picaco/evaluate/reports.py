@@ -1,4 +1,4 @@
-"""Reports of a :class:`~langchain_picaco.evaluate.compare.Comparison`: markdown, CSV, PNG and JSON.
+"""Reports of a :class:`~langchain_picaco.evaluate.results.Comparison`: markdown, CSV, PNG and JSON.
 
 :func:`write_report` writes, atomically, into one folder:
 
@@ -34,7 +34,9 @@ from pathlib import Path
 
 from langchain_picaco._io import atomic_write_bytes, atomic_write_text
 from langchain_picaco.errors import MissingDependencyError
-from langchain_picaco.evaluate.compare import Comparison, Interval, PairedDifference, ProbeResult
+from langchain_picaco.evaluate.intervals import Interval
+from langchain_picaco.evaluate.probe import ProbeResult
+from langchain_picaco.evaluate.results import Comparison, PairedDifference
 
 __all__ = [
     "REPORT_FILES",

@@ -14,7 +14,8 @@ import pytest
 
 from langchain_picaco import PicacoConfig, load_queries, load_value_set
 from langchain_picaco.cli import main as cli_main
-from langchain_picaco.evaluate.compare import Comparison, Interval, PairedDifference, compare
+from langchain_picaco.evaluate.compare import compare
+from langchain_picaco.evaluate.intervals import Interval
 from langchain_picaco.evaluate.reports import (
     REPORT_FILES,
     combined_table,
@@ -23,6 +24,7 @@ from langchain_picaco.evaluate.reports import (
     report_markdown,
     write_report,
 )
+from langchain_picaco.evaluate.results import Comparison, PairedDifference
 from langchain_picaco.testing import SyntheticWorld
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
