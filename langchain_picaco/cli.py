@@ -33,7 +33,8 @@ EXIT_MODEL_FAILED = 1
 EXIT_BLIND_JUDGE = 3
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    p = parser.add_argument_group("models")
     p.add_argument(
         "--model",
         default="local",
@@ -44,7 +45,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--proposer", default="", help="proposer model (default: --model)")
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    p = parser.add_argument_group("optimiser settings")
     p.add_argument("--iterations", type=int, help="rounds of propose/evaluate/refine")
     p.add_argument("--candidates", type=int, help="candidate instructions per round")
     p.add_argument("--samples", type=int, dest="samples_per_query", help="samples per query")
@@ -74,6 +76,24 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _model_command(
+    sub: Any, name: str, help_text: str, *, values: bool = True, queries: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand that runs models: its parser, with the options every such command shares.
+
+    ``--values`` and ``--queries`` (when asked), then the model and optimiser-settings options in
+    their own help groups, so ``--help`` lists them after the command's own options.
+    """
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text)
+    if values:
+        p.add_argument("--values", required=True, help="value-set name or JSON file")
+    if queries:
+        p.add_argument("--queries", help=queries)
+    _add_model_args(p)
+    _add_config_args(p)
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="picaco",
@@ -84,20 +104,19 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("value-sets", help="list the shipped value sets")
     sub.add_parser("query-sets", help="list the shipped query sets")
 
-    p = sub.add_parser(
+    optimisation_queries = "query file or shipped set name (default: the value set's)"
+    p = _model_command(
+        sub,
         "plan",
-        help="projected calls and tokens of `picaco optimize` with the same options (no calls, "
+        "projected calls and tokens of `picaco optimize` with the same options (no calls, "
         "no model server started)",
+        queries=optimisation_queries,
     )
-    p.add_argument("--values", required=True, help="value-set name or JSON file")
-    p.add_argument("--queries", help="query file or shipped set name (default: the value set's)")
     p.add_argument("--no-calibrate", action="store_true", help="plan without the calibration")
-    _add_model_args(p)
-    _add_config_args(p)
 
-    p = sub.add_parser("optimize", help="run PICACO and save the meta-instruction")
-    p.add_argument("--values", required=True, help="value-set name or JSON file")
-    p.add_argument("--queries", help="query file or shipped set name (default: the value set's)")
+    p = _model_command(
+        sub, "optimize", "run PICACO and save the meta-instruction", queries=optimisation_queries
+    )
     p.add_argument("--out", required=True, help="where to write the artifact (JSON)")
     p.add_argument("--seed-instruction", help="instruction to start from")
     p.add_argument("--checkpoint", help="SQLite file for crash-safe runs (with --resume)")
@@ -113,35 +132,34 @@ def _parser() -> argparse.ArgumentParser:
         help="optimise even when the judge calibration finds values the judge cannot see",
     )
     p.add_argument("--no-calibrate", action="store_true", help="skip the judge calibration")
-    _add_model_args(p)
-    _add_config_args(p)
 
-    p = sub.add_parser(
-        "calibrate", help="can the judge see each value? rate reference responses, print a table"
+    p = _model_command(
+        sub, "calibrate", "can the judge see each value? rate reference responses, print a table"
     )
-    p.add_argument("--values", required=True, help="value-set name or JSON file")
     p.add_argument("--format", choices=["plain", "markdown"], default="plain")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--check", action="store_true", help="exit 3 when the judge cannot see some value"
     )
     p.add_argument("--fail-on", choices=["blind", "weak"], help="verdict that counts as failing")
-    _add_model_args(p)
-    _add_config_args(p)
 
-    p = sub.add_parser("evaluate", help="score a saved meta-instruction on queries")
+    p = _model_command(
+        sub,
+        "evaluate",
+        "score a saved meta-instruction on queries",
+        values=False,
+        queries="query file or shipped set (default: the held-out split)",
+    )
     p.add_argument("artifact", help="artifact JSON written by `picaco optimize`")
-    p.add_argument("--queries", help="query file or shipped set (default: the held-out split)")
     p.add_argument("--bare", action="store_true", help="also evaluate the bare model")
     p.add_argument("--cache", metavar="FILE", help="SQLite call cache: a re-run repeats no calls")
-    _add_model_args(p)
-    _add_config_args(p)
 
-    p = sub.add_parser(
-        "compare", help="PICACO against the bare model, Q+IF and OPRO on held-out queries"
+    p = _model_command(
+        sub,
+        "compare",
+        "PICACO against the bare model, Q+IF and OPRO on held-out queries",
+        queries="optimisation queries (default: the value set's)",
     )
-    p.add_argument("--values", required=True, help="value-set name or JSON file")
-    p.add_argument("--queries", help="optimisation queries (default: the value set's)")
     p.add_argument("--heldout", help="held-out queries (default: the value set's held-out split)")
     p.add_argument("--out", required=True, help="folder for report.md, report.csv, report.png")
     p.add_argument(
@@ -161,8 +179,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-plot", action="store_true", help="do not draw report.png")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_model_args(p)
-    _add_config_args(p)
 
     p = sub.add_parser("show", help="print a saved meta-instruction and its per-value table")
     p.add_argument("artifact")
@@ -209,22 +225,30 @@ def _config(args: argparse.Namespace) -> Any:
     return config_from_kwargs(None, **overrides)
 
 
-def _optimizer(args: argparse.Namespace, values: Any, **kw: Any) -> Any:
-    from langchain_picaco.llm.models import resources_for
-    from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+def _models(
+    args: argparse.Namespace, values: Any, *, planning: bool = False
+) -> tuple[Any, dict[str, Any]]:
+    """The target the options name, and what ``PicacoOptimizer`` and ``compare`` take with it.
+
+    Returns ``(target, {values, judge, proposer, likelihood, config})``. With ``planning``:
+    stand-ins that know what the named models can do (likelihood selection, the judge's
+    protocol), so a plan makes no call and starts no model server.
+    """
+    from langchain_picaco.llm import models
     from langchain_picaco.values.value_sets import load_value_set
 
     value_set = load_value_set(values)
-    res = resources_for(value_set, args.model, args.judge, args.proposer)
-    return PicacoOptimizer(
-        res.target,
-        values=value_set,
-        judge=res.judge,
-        proposer=res.proposer,
-        likelihood=res.likelihood,
-        config=_config(args),
-        **kw,
-    )
+    build = models.planning_resources if planning else models.resources_for
+    res = build(value_set, args.model, args.judge, args.proposer)
+    shared = {"judge": res.judge, "proposer": res.proposer, "likelihood": res.likelihood}
+    return res.target, {"values": value_set, **shared, "config": _config(args)}
+
+
+def _optimizer(args: argparse.Namespace, values: Any, *, planning: bool = False, **kw: Any) -> Any:
+    from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+
+    target, models = _models(args, values, planning=planning)
+    return PicacoOptimizer(target, **models, **kw)
 
 
 def _print_scores_table(rows: dict[str, Any]) -> None:
@@ -249,6 +273,23 @@ def _print_scores_table(rows: dict[str, Any]) -> None:
         )
 
 
+def _print_artifact(mi: Any) -> None:
+    """An artifact's summary and per-value table (its reference points, then the optimised)."""
+    print(mi.summary())
+    rows = dict(mi.reference_scores)
+    if mi.scores is not None:
+        rows["optimised"] = mi.scores
+    if rows:
+        print()
+        _print_scores_table(rows)
+
+
+def _plot(mi: Any, path: str) -> None:
+    from langchain_picaco.evaluate.plots import plot_scores
+
+    print(f"plot: {plot_scores(mi, path)}")
+
+
 def _cmd_value_sets(args: argparse.Namespace) -> int:
     from langchain_picaco.values.value_sets import list_value_sets, load_value_set
 
@@ -271,23 +312,8 @@ def _cmd_query_sets(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from langchain_picaco.llm.models import planning_resources
-    from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
-    from langchain_picaco.values.value_sets import load_value_set
-
-    # The run `optimize` would make with these options, planned on stand-ins of the named models
-    # (what they can do: likelihood selection, the judge's protocol): no call, no model server.
-    value_set = load_value_set(args.values)
-    res = planning_resources(value_set, args.model, args.judge, args.proposer)
-    opt = PicacoOptimizer(
-        res.target,
-        values=value_set,
-        judge=res.judge,
-        proposer=res.proposer,
-        likelihood=res.likelihood,
-        config=_config(args),
-    )
-    print(opt.plan(args.queries))
+    # The run `optimize` would make with these options, planned on stand-ins of the named models.
+    print(_optimizer(args, args.values, planning=True).plan(args.queries))
     return 0
 
 
@@ -338,18 +364,10 @@ def _cmd_optimize(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     mi.save(out)
-    print(mi.summary())
-    rows = dict(mi.reference_scores)
-    if mi.scores is not None:
-        rows["optimised"] = mi.scores
-    if rows:
-        print()
-        _print_scores_table(rows)
+    _print_artifact(mi)
     print(f"\nsaved {out} ({mi.usage.calls} calls, stopped by {mi.stop_reason})")
     if args.plot:
-        from langchain_picaco.evaluate.plots import plot_scores
-
-        print(f"plot: {plot_scores(mi, args.plot)}")
+        _plot(mi, args.plot)
     return 130 if mi.stop_reason == "interrupted" else 0
 
 
@@ -388,13 +406,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(mi.to_json(), end="")
         return 0
-    print(mi.summary())
-    rows = dict(mi.reference_scores)
-    if mi.scores is not None:
-        rows["optimised"] = mi.scores
-    if rows:
-        print()
-        _print_scores_table(rows)
+    _print_artifact(mi)
     rejected: dict[str, int] = {}
     for h in mi.history:
         if h.rejected_reason:
@@ -408,9 +420,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         print(CalibrationReport.model_validate(mi.calibration).table("plain"))
     print(f"usage: {mi.usage.calls} calls, {mi.usage.input_tokens + mi.usage.output_tokens} tokens")
     if args.plot:
-        from langchain_picaco.evaluate.plots import plot_scores
-
-        print(f"plot: {plot_scores(mi, args.plot)}")
+        _plot(mi, args.plot)
     return 0
 
 
@@ -418,23 +428,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from langchain_picaco.errors import ConfigError
     from langchain_picaco.evaluate.compare import compare
     from langchain_picaco.evaluate.reports import difference_sentence, write_report
-    from langchain_picaco.llm.models import resources_for
-    from langchain_picaco.values.value_sets import load_value_set
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError("--out", f"{out} is a file", "give a folder for the report files")
-    value_set = load_value_set(args.values)
-    res = resources_for(value_set, args.model, args.judge, args.proposer)
+    target, models = _models(args, args.values)
     cmp = compare(
-        res.target,
-        values=value_set,
+        target,
+        **models,
         queries=args.queries,
         heldout=args.heldout,
-        judge=res.judge,
-        proposer=res.proposer,
-        likelihood=res.likelihood,
-        config=_config(args),
         methods=[m for m in args.methods.split(",") if m.strip()],
         samples=args.eval_samples,
         probe={"auto": None, "on": True, "off": False}[args.probe],
