@@ -19,7 +19,7 @@ import math
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,6 +32,7 @@ __all__ = [
     "bootstrap_ci",
     "check_bootstrap_args",
     "paired_difference",
+    "point_scores",
     "summarize_with_ci",
 ]
 
@@ -245,13 +246,28 @@ class ScoreSummary(BaseModel):
 
     def scores(self) -> ValueScores:
         """The point estimates as a :class:`ValueScores` (for plots and tables)."""
-        return ValueScores(
-            per_value={k: v.estimate for k, v in self.per_value.items()},
-            mean=self.mean.estimate,
-            min=self.min.estimate,
-            std=self.spread.estimate,
-            n=self.responses,
-        )
+        return point_scores(self)
+
+
+class Summarised(Protocol):
+    """Anything with per-value scores, mean, min and spread as intervals (a summary, a result)."""
+
+    per_value: dict[str, Interval]
+    mean: Interval
+    min: Interval
+    spread: Interval
+    responses: int
+
+
+def point_scores(summary: Summarised) -> ValueScores:
+    """The point estimates of ``summary`` as a :class:`ValueScores` (``std`` is the spread)."""
+    return ValueScores(
+        per_value={k: v.estimate for k, v in summary.per_value.items()},
+        mean=summary.mean.estimate,
+        min=summary.min.estimate,
+        std=summary.spread.estimate,
+        n=summary.responses,
+    )
 
 
 def summarize_with_ci(

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from langchain_picaco.evaluate.intervals import Interval
+from langchain_picaco.evaluate.intervals import Interval, point_scores
 from langchain_picaco.evaluate.probe import ProbeResult
 from langchain_picaco.instruction import MetaInstruction, ValueScores
 from langchain_picaco.llm.usage import Usage
@@ -83,13 +83,7 @@ class MethodResult(BaseModel):
 
     def scores(self) -> ValueScores:
         """The point estimates as a :class:`ValueScores`."""
-        return ValueScores(
-            per_value={k: v.estimate for k, v in self.per_value.items()},
-            mean=self.mean.estimate,
-            min=self.min.estimate,
-            std=self.spread.estimate,
-            n=self.responses,
-        )
+        return point_scores(self)
 
 
 class PairedDifference(BaseModel):
