@@ -43,6 +43,7 @@ from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
 from langchain_picaco.errors import ConfigError, QueryError
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, ValueScores
 from langchain_picaco.llm.calls import CallUsage, ModelCaller, check_chat_models, model_identity
+from langchain_picaco.optimizer.budget import calls_per_response, judged_calls, tokens_per_call
 from langchain_picaco.optimizer.graph.nodes import (
     default_seed_instruction,
     guard_candidate,
@@ -50,7 +51,6 @@ from langchain_picaco.optimizer.graph.nodes import (
 )
 from langchain_picaco.scoring.measure import (
     generate_response,
-    judge_calls_per_response,
     judge_response,
     message_text,
     stable_seed,
@@ -61,7 +61,6 @@ from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 __all__ = ["OproConfig", "OproOptimizer"]
 
-_AVG_TOKENS_BEFORE_ANY_CALL = 800
 _QUESTIONS_SHOWN = 3
 
 
@@ -164,8 +163,9 @@ class OproOptimizer:
             n_queries: Optimisation queries (the minibatch is at most this many).
         """
         batch = min(self.config.minibatch, n_queries)
-        per = 1 + judge_calls_per_response(self.config.judge_protocol, len(self.value_set))
-        return per * batch, 1 + per * batch
+        per = calls_per_response(self.config.judge_protocol, len(self.value_set))
+        seed = judged_calls(per, arms=1, queries=batch)
+        return seed, 1 + seed  # a candidate: one proposer call, then scored as the seed
 
     def optimize(
         self, queries: Sequence[str] | str | Path | None = None, seed_instruction: str | None = None
@@ -253,8 +253,7 @@ class OproOptimizer:
             n = min(n, (cfg.budget.max_calls - usage.calls) // per_candidate)
         if cfg.budget.max_tokens is not None:
             tokens = usage.input_tokens + usage.output_tokens
-            per_call = tokens / usage.calls if usage.calls else _AVG_TOKENS_BEFORE_ANY_CALL
-            per_call = max(per_call, 1.0)
+            per_call = max(tokens_per_call(tokens, usage.calls), 1.0)
             n = min(n, int((cfg.budget.max_tokens - tokens) // (per_call * per_candidate)))
         return max(0, n)
 

@@ -45,18 +45,15 @@ from langchain_picaco.llm.calls import (
     model_identity,
 )
 from langchain_picaco.llm.tokens import count_message_tokens, count_tokens
-from langchain_picaco.optimizer.graph.builder import build_graph, recursion_limit
-from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.nodes import (
-    Likelihood,
-    Resources,
+from langchain_picaco.optimizer.budget import (
     budget_floor,
     check_budget_floor,
-    confirm_calls,
-    default_seed_instruction,
-    screen_is_first_look,
+    phase_calls,
     selection_mode,
 )
+from langchain_picaco.optimizer.graph.builder import build_graph, recursion_limit
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import Likelihood, Resources, default_seed_instruction
 from langchain_picaco.scoring import (
     EmbeddingRedundancy,
     LexicalRedundancy,
@@ -329,31 +326,10 @@ class PicacoOptimizer:
         qs = self._queries(queries, "optimize")
         cfg = self.config
         n = len(qs)
-        b = min(cfg.minibatch, n)
         selection = self._selection()
-        paired = cfg.acceptance == "paired"
         floor = budget_floor(cfg, self.value_set, n, self.judge)  # what aoptimize checks
         protocol, per = floor.protocol, floor.per_response
-        per_round_eval = per * (cfg.candidates + 1) * b if selection == "sampling" else 0
-        # likelihood mode: every arm scores each minibatch query's aligned pool (at most M1)
-        # and noisy pool (bare responses: at most S of them, and at most M2)
-        pools = cfg.aligned_pool + min(cfg.noisy_pool, cfg.samples_per_query)
-        per_round_lk = (cfg.candidates + 1) * b * pools if selection == "likelihood" else 0
-        confirm = confirm_calls(cfg, n, per) if paired else 0  # one look
-        # one screened candidate on every query: the screen is the first look
-        first_look = 0 if screen_is_first_look(cfg, n, selection) else confirm
-        phases = {
-            "calibrate": floor.calibration,
-            "reference": floor.reference,
-            "propose": cfg.candidates * cfg.iterations * (1 + cfg.proposer_retries),
-            "evaluate": per_round_eval * cfg.iterations,
-            "likelihood": per_round_lk * cfg.iterations,
-            "confirm": first_look * cfg.iterations,
-            # at most: a round whose first look is inconclusive with a positive gain looks again
-            "confirm_extra_looks": confirm * cfg.iterations * (cfg.confirm_looks - 1),
-            "enhance": 0 if paired else per * n * cfg.samples_per_query * cfg.iterations,
-            "final": floor.final,
-        }
+        phases = phase_calls(cfg, floor, selection)
         total = sum(phases.values())
         q_tokens = sum(count_tokens(q) for q in qs) / n
         instr = count_tokens(default_seed_instruction(self.value_set)) + 40

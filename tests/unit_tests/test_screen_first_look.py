@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.optimizer.graph import builder, nodes
-from langchain_picaco.optimizer.graph.nodes import screen_is_first_look
+from langchain_picaco.optimizer import budget
+from langchain_picaco.optimizer.budget import screen_is_first_look
+from langchain_picaco.optimizer.graph import nodes
 from langchain_picaco.optimizer.graph.state import RESET, reset_or_extend
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import SyntheticWorld
@@ -84,11 +85,9 @@ def test_the_run_skips_the_redundant_look_and_still_accepts_on_evidence(
     cfg = _config()
     mi, plan, target_calls = _run(vs, cfg)
     # the same run, with every screen followed by a fresh first look (the old behaviour)
-    for module in (builder, nodes):
+    # where it is looked up: the budget (rounds and the plan) and the select node
+    for module in (budget, nodes):
         monkeypatch.setattr(module, "screen_is_first_look", lambda *a, **k: False)
-    import langchain_picaco.optimizer.picaco_optimizer as optimizer_module
-
-    monkeypatch.setattr(optimizer_module, "screen_is_first_look", lambda *a, **k: False)
     old, old_plan, old_target_calls = _run(vs, cfg)
 
     n = len(QUERIES)

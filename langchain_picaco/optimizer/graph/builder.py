@@ -23,22 +23,18 @@ from langgraph.types import RetryPolicy, Send
 
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.llm.calls import is_transient
-from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.nodes import (
-    PicacoNodes,
-    Resources,
-    confirm_calls,
-    final_calls,
-    response_calls,
-    screen_is_first_look,
-    seed_kept,
+from langchain_picaco.optimizer.budget import (
+    fits,
+    next_round_calls,
+    run_confirm_calls,
+    run_enhance_calls,
 )
+from langchain_picaco.optimizer.graph.context import PicacoContext
+from langchain_picaco.optimizer.graph.nodes import PicacoNodes, Resources, seed_kept
 from langchain_picaco.optimizer.graph.state import RESET, InputState, OutputState, PicacoState
 from langchain_picaco.scoring.measure import stable_seed
 
 __all__ = ["build_graph", "graph", "recursion_limit"]
-
-_AVG_TOKENS_BEFORE_ANY_CALL = 800
 
 
 MAX_ITERATIONS = 1000
@@ -64,21 +60,6 @@ def _cfg(runtime_or_config: Any) -> PicacoConfig:
     from langchain_picaco.optimizer.graph.nodes import _config
 
     return _config(runtime_or_config)
-
-
-def _fits(state: PicacoState, cfg: PicacoConfig, calls: int) -> bool:
-    """Whether ``calls`` more calls, plus the final measurement, fit in the budget."""
-    usage = state.get("usage") or {}
-    used = int(usage.get("calls", 0))
-    need = calls + final_calls(cfg, len(state["queries"]), _per_response(state, cfg))
-    if cfg.budget.max_calls is not None and used + need > cfg.budget.max_calls:
-        return False
-    if cfg.budget.max_tokens is not None:
-        tokens = int(usage.get("input_tokens", 0)) + int(usage.get("output_tokens", 0))
-        per_call = tokens / used if used else _AVG_TOKENS_BEFORE_ANY_CALL
-        if tokens + need * per_call > cfg.budget.max_tokens:
-            return False
-    return True
 
 
 def _sample_task(
@@ -131,40 +112,6 @@ def _reference_judge_key(query: int, sample: int) -> list[Any]:
     return ["reference", 0, query, sample]
 
 
-def _per_response(state: PicacoState, cfg: PicacoConfig) -> int:
-    """Calls one judged response takes in this run (target plus judge protocol)."""
-    return response_calls(cfg, len(state["values"]["values"]), state.get("judge_protocol"))
-
-
-def _round_calls(state: PicacoState, cfg: PicacoConfig) -> int:
-    batch = min(cfg.minibatch, len(state["queries"]))
-    calls = cfg.candidates * (1 + cfg.proposer_retries)  # at most: every reply repaired
-    per = _per_response(state, cfg)
-    if state.get("selection") == "sampling":
-        calls += per * (cfg.candidates + 1) * batch
-    else:
-        calls += _likelihood_calls(state, cfg, batch)
-    n = len(state["queries"])
-    if cfg.acceptance == "paired" and not screen_is_first_look(cfg, n, state.get("selection")):
-        calls += confirm_calls(cfg, n, per)
-    return calls
-
-
-def _likelihood_calls(state: PicacoState, cfg: PicacoConfig, batch: int) -> int:
-    """Most likelihood requests one round's selection can make with the pools as they are.
-
-    Every arm (C candidates and the incumbent) scores every response of the aligned and noisy
-    pools of each minibatch query; the minibatch is drawn later, so take the largest pools.
-    """
-    aligned = state.get("aligned") or {}
-    noisy = state.get("noisy") or {}
-    sizes = sorted(
-        (len(pool) + len(noisy.get(q) or []) for q, pool in aligned.items() if pool),
-        reverse=True,
-    )
-    return (cfg.candidates + 1) * sum(sizes[:batch])
-
-
 def _confirm_sends(state: PicacoState, cfg: PicacoConfig, challenger: dict[str, Any]) -> list[Send]:
     """One look of a confirmation: incumbent and challenger on every query, fresh seeds.
 
@@ -196,10 +143,6 @@ def _confirm_sends(state: PicacoState, cfg: PicacoConfig, challenger: dict[str, 
                     )
                 )
     return sends
-
-
-def _enhance_calls(state: PicacoState, cfg: PicacoConfig) -> int:
-    return _per_response(state, cfg) * len(state["queries"]) * cfg.samples_per_query
 
 
 def build_graph(
@@ -276,7 +219,7 @@ def build_graph(
 
     def route_round(state: PicacoState, runtime: Any) -> str:
         cfg = _cfg(runtime)
-        return "propose" if _fits(state, cfg, _round_calls(state, cfg)) else "budget_stop"
+        return "propose" if fits(state, cfg, next_round_calls(state, cfg)) else "budget_stop"
 
     def route_evaluate(state: PicacoState, runtime: Any) -> list[Send] | str:
         cfg = _cfg(runtime)
@@ -315,9 +258,7 @@ def build_graph(
             return "decide"
         if challenger.get("screened"):
             return "accept"  # the screen was the first look (``screen_is_first_look``)
-        if not _fits(
-            state, cfg, confirm_calls(cfg, len(state["queries"]), _per_response(state, cfg))
-        ):
+        if not fits(state, cfg, run_confirm_calls(state, cfg)):
             return "budget_stop"
         return _confirm_sends(state, cfg, challenger)
 
@@ -329,7 +270,7 @@ def build_graph(
             # Under paired acceptance the confirmation already measured the new incumbent on
             # every query: its responses are the enhancement samples.
             return route_round(state, runtime)
-        if not _fits(state, cfg, _enhance_calls(state, cfg)):
+        if not fits(state, cfg, run_enhance_calls(state, cfg)):
             return "budget_stop"
         iteration = state.get("iteration", 0)
         sends = []
@@ -355,7 +296,7 @@ def build_graph(
         # the sampling temperature), the same target seeds and the same judge seeds. So bare,
         # seed and final scores are paired (a kept seed is not measured again: ``seed_kept``).
         cfg = _cfg(runtime)
-        if not _fits(state, cfg, 0) or seed_kept(state):
+        if not fits(state, cfg, 0) or seed_kept(state):
             return "finish"
         sends = []
         for q in range(len(state["queries"])):

@@ -29,9 +29,15 @@ from langgraph.runtime import Runtime
 
 from langchain_picaco import prompts
 from langchain_picaco.config import PicacoConfig
-from langchain_picaco.errors import ConfigError, QueryError
+from langchain_picaco.errors import QueryError
 from langchain_picaco.llm.calls import CallUsage, ModelCaller
 from langchain_picaco.llm.tokens import count_tokens
+from langchain_picaco.optimizer.budget import (
+    budget_floor,
+    check_budget_floor,
+    screen_is_first_look,
+    selection_mode,
+)
 from langchain_picaco.optimizer.graph.context import PicacoContext
 from langchain_picaco.optimizer.graph.state import RESET, Measurement, PicacoState
 from langchain_picaco.scoring import (
@@ -41,16 +47,12 @@ from langchain_picaco.scoring import (
     standardize,
 )
 from langchain_picaco.scoring.calibration import (
-    calibration_calls,
-    calibration_protocols,
     is_off_task,
     off_task_ceiling,
     run_calibration,
 )
 from langchain_picaco.scoring.measure import (
-    default_judge_protocol,
     generate_response,
-    judge_calls_per_response,
     judge_response,
     message_text,
     stable_seed,
@@ -60,15 +62,11 @@ from langchain_picaco.scoring.stats import paired_gain, summarize_scores
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 __all__ = [
-    "BudgetFloor",
     "Likelihood",
     "PicacoNodes",
     "Resources",
-    "budget_floor",
-    "check_budget_floor",
     "default_seed_instruction",
     "guard_candidate",
-    "selection_mode",
 ]
 
 MAX_INSTRUCTION_CHARS = 1200
@@ -1015,38 +1013,6 @@ def _resolve_values(raw: Any) -> ValueSet:
     return load_value_set(raw)
 
 
-def selection_mode(cfg: PicacoConfig, likelihood: Likelihood | None) -> str:
-    """The selection mode a run uses: ``"likelihood"`` or ``"sampling"`` (the plan's too).
-
-    ``"auto"`` takes likelihood mode when the target scores given text (``likelihood``), else
-    sampling.
-
-    Raises:
-        ConfigError: ``cfg.selection`` is ``"likelihood"`` and there is no scorer.
-    """
-    if cfg.selection == "likelihood" and likelihood is None:
-        raise ConfigError(
-            "config.selection",
-            "is 'likelihood' but the target gives no log-probabilities of given text",
-            "use selection='sampling' or 'auto', or a backend with prompt log-probs",
-        )
-    return "likelihood" if cfg.selection != "sampling" and likelihood is not None else "sampling"
-
-
-def response_calls(cfg: PicacoConfig, n_values: int, protocol: str | None = None) -> int:
-    """Calls one judged response takes: the target's, plus the judge's under ``protocol``.
-
-    Args:
-        cfg: The run's settings.
-        n_values: Values in the value set.
-        protocol: The run's judge protocol (default ``cfg.judge_protocol``); ``"auto"`` not yet
-            resolved by a calibration counts the costliest of ``cfg.auto_protocols``.
-    """
-    protocol = protocol or cfg.judge_protocol
-    options = cfg.auto_protocols if protocol == "auto" else (protocol,)
-    return 1 + max(judge_calls_per_response(p, n_values) for p in options)
-
-
 def seed_kept(state: PicacoState) -> bool:
     """Whether the run ends on its seed with the seed's reference scores at hand.
 
@@ -1061,136 +1027,3 @@ def seed_kept(state: PicacoState) -> bool:
     return state.get("instruction") == seed and bool(
         (state.get("reference_scores") or {}).get("seed")
     )
-
-
-def screen_is_first_look(cfg: PicacoConfig, n_queries: int, selection: str | None) -> bool:
-    """Whether a round's screening doubles as the first look of its confirmation.
-
-    It does when sampling-mode screening of a single candidate draws exactly what a first look
-    would: the incumbent and the candidate on every query, ``samples_per_query`` = 1 sample each,
-    at shared seeds, under paired acceptance. With one candidate nothing is selected, so there is
-    no winner's curse to correct by fresh samples; a second look (if allowed) still draws them.
-    ``plan()`` and the per-round budget check count the saving.
-    """
-    return (
-        selection == "sampling"
-        and cfg.acceptance == "paired"
-        and cfg.candidates == 1
-        and cfg.samples_per_query == 1
-        and cfg.minibatch >= n_queries
-    )
-
-
-def reference_calls(cfg: PicacoConfig, n_queries: int, per_response: int = 2) -> int:
-    """Calls of the reference phase (bare and seed samples, each judged)."""
-    return per_response * 2 * n_queries * cfg.samples_per_query
-
-
-def confirm_calls(cfg: PicacoConfig, n_queries: int, per_response: int = 2) -> int:
-    """Calls of one confirmation look: both arms on every query and sample, each judged."""
-    return per_response * 2 * n_queries * cfg.samples_per_query
-
-
-def final_calls(cfg: PicacoConfig, n_queries: int, per_response: int = 2) -> int:
-    """Calls of the final measurement: the reference phase's S samples per query, each judged.
-
-    The final instruction is measured on the same samples as the bare model and the seed
-    (same sample indices, target seeds, temperatures and judge seeds), so the before/after
-    scores are paired; that costs ``S`` judged responses per query, not one.
-    """
-    return per_response * n_queries * cfg.samples_per_query
-
-
-@dataclass(frozen=True)
-class BudgetFloor:
-    """The fewest calls a run needs: calibration (if it runs), reference and final measurements.
-
-    Computed once, by :func:`budget_floor`, for every check and for the plan.
-
-    Attributes:
-        n_queries: Optimisation queries.
-        protocol: The run's judge protocol ("auto": a calibration will choose it).
-        per_response: Calls one judged response takes under it (:func:`response_calls`).
-        calibration: Judge calls of the calibration that runs first (0: none runs).
-        reference: Calls of the reference phase (bare and seed, S samples per query).
-        final: Calls of the final measurement (S samples per query).
-    """
-
-    n_queries: int
-    protocol: str
-    per_response: int
-    calibration: int
-    reference: int
-    final: int
-
-    @property
-    def calls(self) -> int:
-        """The floor: calibration, reference and final calls."""
-        return self.calibration + self.reference + self.final
-
-
-def budget_floor(
-    cfg: PicacoConfig,
-    value_set: ValueSet,
-    n_queries: int,
-    judge: Any,
-    calibration: dict[str, Any] | None = None,
-) -> BudgetFloor:
-    """The run's judge protocol and its budget floor (no model is called).
-
-    The one place both are worked out: ``PicacoOptimizer.aoptimize`` checks it before a
-    checkpoint file is made, the ``prepare`` node checks it again, and ``plan()`` reports its
-    phases, so each names the same floor.
-
-    Args:
-        cfg: The run's settings.
-        value_set: The values.
-        n_queries: Optimisation queries.
-        judge: The judge model (which protocols it supports).
-        calibration: A calibration given to the run (then none runs, and under ``"auto"`` its
-            protocol is the run's).
-    """
-    calibrating = cfg.calibrate and not calibration
-    protocol = cfg.judge_protocol
-    if calibration and protocol == "auto":
-        protocol = str(calibration.get("protocol") or "rubric")  # the given calibration chose it
-    elif protocol == "auto" and not calibrating:
-        protocol = default_judge_protocol(judge)
-    tried = calibration_protocols(cfg, judge) if protocol == "auto" else (protocol,)
-    per = response_calls(cfg, len(value_set), protocol)
-    return BudgetFloor(
-        n_queries=n_queries,
-        protocol=protocol,
-        per_response=per,
-        calibration=calibration_calls(value_set, protocols=tried) if calibrating else 0,
-        reference=reference_calls(cfg, n_queries, per),
-        final=final_calls(cfg, n_queries, per),
-    )
-
-
-def check_budget_floor(cfg: PicacoConfig, floor: BudgetFloor) -> None:
-    """Refuse a call budget below the run's floor (:func:`budget_floor`), naming the floor.
-
-    Args:
-        cfg: The run's settings.
-        floor: The run's floor.
-
-    Raises:
-        ConfigError: When ``cfg.budget.max_calls`` is below ``floor.calls``.
-    """
-    need, calibration, n = floor.calls, floor.calibration, floor.n_queries
-    measure = floor.reference + floor.final
-    if cfg.budget.max_calls is not None and cfg.budget.max_calls < need:
-        what = (
-            f"the {need} calls that calibrating the judge ({calibration}) and measuring the bare "
-            f"model, the seed and the final instruction on {n} queries ({measure}) take"
-            if calibration
-            else f"the {need} calls that measuring the bare model, the seed and the final "
-            f"instruction on {n} queries takes"
-        )
-        fix = "; or calibrate=False" if calibration else ""
-        raise ConfigError(
-            "config.budget.max_calls",
-            f"is {cfg.budget.max_calls}, fewer than {what}",
-            f"raise it to at least {need}, or use fewer queries or samples_per_query{fix}",
-        )
