@@ -54,8 +54,8 @@ from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
 from langchain_picaco.config import Budget, PicacoConfig  # noqa: E402
 from langchain_picaco.evaluate.opro import OproConfig, OproOptimizer  # noqa: E402
 from langchain_picaco.instruction import MetaInstruction  # noqa: E402
-from langchain_picaco.optimizer.graph.nodes import default_seed_instruction  # noqa: E402
 from langchain_picaco.optimizer.picaco_optimizer import EvaluationReport, PicacoOptimizer  # noqa: E402
+from langchain_picaco.optimizer.seed import default_seed_instruction  # noqa: E402
 from langchain_picaco.scoring import LexicalRedundancy  # noqa: E402
 from langchain_picaco.testing import SyntheticWorld  # noqa: E402
 from langchain_picaco.values.queries import load_queries  # noqa: E402

@@ -220,7 +220,7 @@ def _with_short_context(fn: Any) -> int:
     from test_bad_input import ShortContextTarget
 
     import langchain_picaco.llm.models as models
-    from langchain_picaco.optimizer.graph.nodes import Resources
+    from langchain_picaco.optimizer.resources import Resources
 
     real = models.resources_for
 

@@ -45,8 +45,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from langchain_picaco.config import Budget, CalibrationConfig, PicacoConfig  # noqa: E402
 from langchain_picaco.evaluate.opro import OproConfig, OproOptimizer  # noqa: E402
 from langchain_picaco.instruction import MetaInstruction  # noqa: E402
-from langchain_picaco.optimizer.graph.nodes import default_seed_instruction  # noqa: E402
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer  # noqa: E402
+from langchain_picaco.optimizer.seed import default_seed_instruction  # noqa: E402
 from langchain_picaco.scoring.calibration import (  # noqa: E402
     BlindJudgeWarning,
     CalibrationReport,

@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from langchain_picaco import PicacoConfig, PicacoOptimizer, load_queries, load_value_set  # noqa: E402
 from langchain_picaco._io import atomic_write_text  # noqa: E402
 from langchain_picaco.llm.models import resolve_model  # noqa: E402
-from langchain_picaco.optimizer.graph.nodes import default_seed_instruction  # noqa: E402
+from langchain_picaco.optimizer.seed import default_seed_instruction  # noqa: E402
 from langchain_picaco.scoring.stats import t_quantile  # noqa: E402
 
 EXTRA = {

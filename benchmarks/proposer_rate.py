@@ -30,7 +30,9 @@ from typing import Any
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.llm.models import resolve_model
 from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.nodes import PicacoNodes, Resources, default_seed_instruction
+from langchain_picaco.optimizer.graph.nodes import PicacoNodes
+from langchain_picaco.optimizer.resources import Resources
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.values.queries import load_calibration_references, load_queries
 from langchain_picaco.values.value_sets import load_value_set
 

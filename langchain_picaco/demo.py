@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     from langchain_picaco import PicacoConfig, PicacoOptimizer, load_queries, load_value_set
     from langchain_picaco.evaluate.plots import plot_scores
     from langchain_picaco.llm.models import resolve_model
-    from langchain_picaco.optimizer.graph.nodes import default_seed_instruction
+    from langchain_picaco.optimizer.seed import default_seed_instruction
     from langchain_picaco.values.queries import load_calibration_references
 
     started = time.monotonic()

@@ -75,8 +75,9 @@ from langchain_picaco.evaluate.resume import PhaseCache, fingerprint
 from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.llm.calls import model_identity
 from langchain_picaco.llm.usage import Usage
-from langchain_picaco.optimizer.graph.nodes import Likelihood, default_seed_instruction
 from langchain_picaco.optimizer.picaco_optimizer import EvaluationReport, PicacoOptimizer
+from langchain_picaco.optimizer.resources import Likelihood
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.values.queries import QueryRecord, list_query_sets, load_queries
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 

@@ -44,11 +44,8 @@ from langchain_picaco.errors import ConfigError, QueryError
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, ValueScores
 from langchain_picaco.llm.calls import CallUsage, ModelCaller, check_chat_models, model_identity
 from langchain_picaco.optimizer.budget import calls_per_response, judged_calls, tokens_per_call
-from langchain_picaco.optimizer.graph.nodes import (
-    default_seed_instruction,
-    guard_candidate,
-    parse_candidate,
-)
+from langchain_picaco.optimizer.guards import guard_candidate, parse_candidate
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.scoring.measure import (
     generate_response,
     judge_response,

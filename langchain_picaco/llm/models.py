@@ -26,7 +26,7 @@ from langchain_core.outputs import ChatResult
 
 from langchain_picaco.errors import ConfigError, MissingDependencyError
 from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.nodes import Resources
+from langchain_picaco.optimizer.resources import Resources
 from langchain_picaco.values.value_sets import ValueSet
 
 __all__ = [

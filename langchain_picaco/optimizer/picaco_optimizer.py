@@ -53,7 +53,8 @@ from langchain_picaco.optimizer.budget import (
 )
 from langchain_picaco.optimizer.graph.builder import build_graph, recursion_limit
 from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.nodes import Likelihood, Resources, default_seed_instruction
+from langchain_picaco.optimizer.resources import Likelihood, Resources
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.scoring import (
     EmbeddingRedundancy,
     LexicalRedundancy,

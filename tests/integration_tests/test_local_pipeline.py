@@ -12,7 +12,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableLambda
 
 from langchain_picaco import MetaInstruction, PicacoConfig, PicacoOptimizer, load_value_set
-from langchain_picaco.optimizer.graph.nodes import default_seed_instruction
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.testing import assert_judged_cleanly
 
 pytestmark = pytest.mark.integration

@@ -29,7 +29,7 @@ from langchain_picaco.errors import (
 )
 from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.llm.models import resolve_model
-from langchain_picaco.optimizer.graph.nodes import Resources
+from langchain_picaco.optimizer.resources import Resources
 from langchain_picaco.testing import ScriptedTarget, SyntheticWorld
 from langchain_picaco.values.value_sets import load_value_set
 

@@ -15,7 +15,7 @@ from langchain_picaco.config import Budget
 from langchain_picaco.errors import ConfigError
 from langchain_picaco.evaluate.opro import OproConfig, OproOptimizer
 from langchain_picaco.instruction import MetaInstruction
-from langchain_picaco.optimizer.graph.nodes import default_seed_instruction
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.testing import ScriptedChatModel, ScriptedProposer, SyntheticWorld
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 

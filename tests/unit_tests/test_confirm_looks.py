@@ -8,7 +8,7 @@ import pytest
 
 from langchain_picaco.config import Budget, PicacoConfig
 from langchain_picaco.instruction import MetaInstruction
-from langchain_picaco.optimizer.graph.builder import _confirm_sends
+from langchain_picaco.optimizer.graph.routes import _confirm_sends
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import SyntheticWorld
 from langchain_picaco.values.queries import load_queries

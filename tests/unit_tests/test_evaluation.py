@@ -20,7 +20,7 @@ from langchain_picaco.evaluate.compare import compare
 from langchain_picaco.evaluate.intervals import bootstrap_ci, paired_difference, summarize_with_ci
 from langchain_picaco.evaluate.probe import jailbreak_probe, parse_probe_verdict
 from langchain_picaco.evaluate.results import METHODS, Comparison
-from langchain_picaco.optimizer.graph.nodes import default_seed_instruction
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
 
 # ------------------------------------------------------------------------------ bootstrap_ci

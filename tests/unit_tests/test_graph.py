@@ -21,17 +21,16 @@ from langchain_picaco.optimizer.graph.builder import (
     recursion_limit,
 )
 from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.nodes import (
+from langchain_picaco.optimizer.graph.nodes import PicacoNodes
+from langchain_picaco.optimizer.graph.state import RESET, merge_usage, reset_or_extend
+from langchain_picaco.optimizer.guards import (
     MAX_INSTRUCTION_CHARS,
-    PicacoNodes,
-    Resources,
-    _weakest,
-    default_seed_instruction,
     guard_candidate,
-    merge_pool,
     parse_candidate,
 )
-from langchain_picaco.optimizer.graph.state import RESET, merge_usage, reset_or_extend
+from langchain_picaco.optimizer.pools import merge_pool, weakest_value
+from langchain_picaco.optimizer.resources import Resources
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.scoring.stats import paired_gain, summarize_scores, t_quantile
 from langchain_picaco.testing import ScriptedChatModel, ScriptedLikelihood, SyntheticWorld
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
@@ -258,12 +257,12 @@ def test_summarize_scores() -> None:
 
 def test_weakest_breaks_ties_by_seed_not_by_order() -> None:
     names = ["a", "b", "c", "d"]
-    assert _weakest({"a": 5.0, "b": 2.0, "c": 3.0, "d": 4.0}, names, 0) == "b"
-    assert _weakest({}, names, 0) == "a"
+    assert weakest_value({"a": 5.0, "b": 2.0, "c": 3.0, "d": 4.0}, names, 0) == "b"
+    assert weakest_value({}, names, 0) == "a"
     tied = {"a": 5.0, "b": 1.0, "c": 1.0, "d": 1.0}
-    picks = {_weakest(tied, names, seed) for seed in range(40)}
+    picks = {weakest_value(tied, names, seed) for seed in range(40)}
     assert picks == {"b", "c", "d"}
-    assert _weakest(tied, names, 3) == _weakest(tied, names, 3)
+    assert weakest_value(tied, names, 3) == weakest_value(tied, names, 3)
 
 
 # ------------------------------------------------------------------------------------ pools

@@ -13,8 +13,10 @@ from langgraph.runtime import Runtime
 
 from langchain_picaco.config import CalibrationConfig, PicacoConfig
 from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.nodes import PicacoNodes, Resources, guard_candidate
+from langchain_picaco.optimizer.graph.nodes import PicacoNodes
+from langchain_picaco.optimizer.guards import guard_candidate
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+from langchain_picaco.optimizer.resources import Resources
 from langchain_picaco.scoring.calibration import (
     CalibrationReport,
     analyse_calibration,

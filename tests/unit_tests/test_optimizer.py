@@ -22,8 +22,8 @@ from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
 from langchain_picaco.errors import ConfigError, ModelCallError
 from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.llm.calls import CallUsage, ModelCaller
-from langchain_picaco.optimizer.graph.nodes import default_seed_instruction
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.scoring import LexicalRedundancy, response_weight
 from langchain_picaco.scoring.calibration import calibration_calls
 from langchain_picaco.scoring.measure import judge_response

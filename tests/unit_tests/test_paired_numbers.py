@@ -13,8 +13,9 @@ from langchain_core.messages import BaseMessage
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.optimizer.graph.builder import build_graph
 from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.nodes import Resources, default_seed_instruction
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+from langchain_picaco.optimizer.resources import Resources
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
@@ -121,9 +122,9 @@ async def test_a_kept_seed_is_not_measured_again(
     assert mi.text == default_seed_instruction(vs)
     assert mi.scores == mi.reference_scores["seed"]
     assert calls == mi.usage.calls <= plan.max_calls
-    from langchain_picaco.optimizer.graph import builder
+    from langchain_picaco.optimizer.graph import routes
 
-    monkeypatch.setattr(builder, "seed_kept", lambda state: False)  # draw it, as before
+    monkeypatch.setattr(routes, "seed_kept", lambda state: False)  # draw it, as before
     drawn, _, drawn_target_calls, _ = await _keep_the_seed(vs, proposer)
     assert drawn.scores == mi.scores  # the deterministic world draws the same scores ...
     assert drawn_target_calls - target_calls == len(QUERIES) * 2  # ... for N S more responses
@@ -135,9 +136,9 @@ async def test_seed_and_final_scores_are_paired_with_several_samples(
 ) -> None:
     # The final measurement is forced even though the seed is kept (the run would reuse the
     # seed's scores): it must draw exactly the reference phase's samples.
-    from langchain_picaco.optimizer.graph import builder
+    from langchain_picaco.optimizer.graph import routes
 
-    monkeypatch.setattr(builder, "seed_kept", lambda state: False)
+    monkeypatch.setattr(routes, "seed_kept", lambda state: False)
     # S = 2: sample 0 greedy, sample 1 at temperature 0.8, where the noisy world acts on a
     # requested value only half the time; the judge adds noise seeded by its call seed. With the
     # instruction unchanged, the final measurement must reproduce the seed's scores exactly.

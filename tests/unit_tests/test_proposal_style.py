@@ -12,14 +12,11 @@ from langchain_core.messages import BaseMessage
 
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.nodes import (
-    PicacoNodes,
-    Resources,
-    default_seed_instruction,
-    guard_sentence,
-    parse_sentence,
-)
+from langchain_picaco.optimizer.graph.nodes import PicacoNodes
+from langchain_picaco.optimizer.guards import guard_sentence, parse_sentence
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
+from langchain_picaco.optimizer.resources import Resources
+from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from langchain_picaco.config import PicacoConfig, config_from_kwargs
 
-__all__ = ["PicacoContext"]
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
+
+__all__ = ["PicacoContext", "config_of", "context_of"]
 
 
 @dataclass
@@ -37,3 +41,25 @@ class PicacoContext:
         # builds this dataclass with ``PicacoContext(**context)``: ``config`` is then a dict.
         if not isinstance(self.config, PicacoConfig):
             self.config = config_from_kwargs(self.config)
+
+
+def context_of(runtime: Runtime[PicacoContext]) -> PicacoContext:
+    """The run's context, from a node's or router's ``runtime`` (defaults when it has none).
+
+    A context given as a dict (JSON over the LangGraph API) is turned into a
+    :class:`PicacoContext`.
+    """
+    ctx = getattr(runtime, "context", None)
+    if ctx is None:
+        return PicacoContext()
+    if isinstance(ctx, dict):
+        data = dict(ctx)
+        if isinstance(data.get("config"), dict):
+            data["config"] = PicacoConfig.model_validate(data["config"])
+        return PicacoContext(**data)
+    return ctx
+
+
+def config_of(runtime: Runtime[PicacoContext]) -> PicacoConfig:
+    """The run's optimiser settings, from a node's or router's ``runtime``."""
+    return context_of(runtime).config

@@ -17,18 +17,14 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from langchain_picaco import prompts
-from langchain_picaco.config import PicacoConfig
 from langchain_picaco.errors import QueryError
 from langchain_picaco.llm.calls import CallUsage, ModelCaller
 from langchain_picaco.llm.tokens import count_tokens
@@ -38,204 +34,37 @@ from langchain_picaco.optimizer.budget import (
     screen_is_first_look,
     selection_mode,
 )
-from langchain_picaco.optimizer.graph.context import PicacoContext
-from langchain_picaco.optimizer.graph.state import RESET, Measurement, PicacoState
-from langchain_picaco.scoring import (
-    LexicalRedundancy,
-    Redundancy,
-    response_weight,
-    standardize,
+from langchain_picaco.optimizer.graph.context import PicacoContext, config_of, context_of
+from langchain_picaco.optimizer.graph.state import (
+    RESET,
+    Measurement,
+    PicacoState,
+    input_value_set,
+    seed_kept,
 )
-from langchain_picaco.scoring.calibration import (
-    is_off_task,
-    off_task_ceiling,
-    run_calibration,
+from langchain_picaco.optimizer.guards import (
+    guard_candidate,
+    guard_sentence,
+    off_task_share,
+    parse_candidate,
+    parse_sentence,
+    word_key,
 )
+from langchain_picaco.optimizer.pools import merge_pool, pool_examples, weakest_value, weighted
+from langchain_picaco.optimizer.resources import Resources
+from langchain_picaco.optimizer.seed import default_seed_instruction
+from langchain_picaco.scoring import standardize
+from langchain_picaco.scoring.calibration import run_calibration
 from langchain_picaco.scoring.measure import (
     generate_response,
     judge_response,
     message_text,
     stable_seed,
 )
-from langchain_picaco.scoring.redundancy import words
 from langchain_picaco.scoring.stats import paired_gain, summarize_scores
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet
 
-__all__ = [
-    "Likelihood",
-    "PicacoNodes",
-    "Resources",
-    "default_seed_instruction",
-    "guard_candidate",
-]
-
-MAX_INSTRUCTION_CHARS = 1200
-"""Longest candidate instruction the guards accept."""
-MIN_INSTRUCTION_CHARS = 12
-"""Shortest candidate instruction the guards accept."""
-_INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)(?:</instruction>|$)", re.S | re.I)
-_SENTENCE_TAG = re.compile(r"<\s*sentence\s*>(.*?)(?:<\s*/\s*sentence\s*>|$)", re.S | re.I)
-_ANY_TAG = re.compile(r"<\s*/?\s*(?:sentence|instruction)\s*>", re.I)
-_META = re.compile(
-    r"\b(?:value'?s?\s+description|(?:this|the)\s+(?:instruction|description)"
-    r"|based\s+on\s+the\s+value)\b",
-    re.I,
-)
-"""A sentence about the proposer's prompt ("acts on conformity based on the value's
-description") instead of what the assistant should do: the target never sees that prompt."""
-_QUESTION_START = re.compile(
-    r"^(what|how|why|when|where|who|which|can|could|would|should|is|are|do|does|did)\b", re.I
-)
-
-
-class Likelihood(Protocol):
-    """Length-normalised log-likelihood of a given response, for likelihood-mode selection."""
-
-    async def ascore(self, messages: Sequence[BaseMessage], response: str) -> float:
-        """Mean per-token log-probability of ``response`` as the reply to ``messages``."""
-        ...
-
-
-@dataclass
-class Resources:
-    """The models and scorers one run uses (not checkpointed: rebuilt on resume).
-
-    Attributes:
-        target: The model being aligned.
-        judge: The value judge.
-        proposer: The model that writes candidate instructions.
-        redundancy: The q_red scorer.
-        likelihood: Scorer of log p(y | e, x), or None (sampling mode only).
-        rate_limiter: Optional LangChain rate limiter shared by every call.
-        cache: Optional call cache (a LangChain ``BaseCache``, e.g. ``SQLiteCallCache``) looked
-            up before every model call.
-    """
-
-    target: BaseChatModel
-    judge: BaseChatModel
-    proposer: BaseChatModel
-    redundancy: Redundancy = field(default_factory=LexicalRedundancy)
-    likelihood: Likelihood | None = None
-    rate_limiter: Any | None = None
-    cache: Any | None = None
-
-
-def default_seed_instruction(value_set: ValueSet) -> str:
-    """The value-listing instruction ("Q+IF"): the default seed and a baseline."""
-    names = prompts.TARGET_VALUE_NAME_SEPARATOR.join(value_set.names)
-    return prompts.TARGET_SEED_INSTRUCTION.format(value_names=names)
-
-
-def _norm_words(text: str) -> str:
-    return " ".join(words(text))
-
-
-def _overlap(a: str, b: str, n: int = 3) -> float:
-    """Share of ``a``'s word n-grams found in ``b``."""
-    wa, wb = words(a), words(b)
-    n = max(1, min(n, len(wa)))
-    grams = {tuple(wa[i : i + n]) for i in range(len(wa) - n + 1)}
-    if not grams:
-        return 0.0
-    other = {tuple(wb[i : i + n]) for i in range(len(wb) - n + 1)}
-    return len(grams & other) / len(grams)
-
-
-def guard_candidate(
-    text: str,
-    *,
-    queries: Sequence[str],
-    seen: Sequence[str],
-    max_chars: int = MAX_INSTRUCTION_CHARS,
-) -> str | None:
-    """Why a candidate is not a usable instruction (None when it is).
-
-    Rejects, before any scoring: empty or too short text, text over ``max_chars``, a question
-    (an echoed query rather than an instruction to the assistant), a copy of a query, and a
-    duplicate of an instruction already considered.
-
-    Args:
-        text: The candidate.
-        queries: The optimisation queries.
-        seen: Instructions already considered (incumbent, history, this round).
-        max_chars: Longest acceptable instruction.
-
-    Returns:
-        A short reason, or None.
-    """
-    stripped = text.strip()
-    if len(stripped) < MIN_INSTRUCTION_CHARS:
-        return "empty" if not stripped else "too_short"
-    if len(stripped) > max_chars:
-        return "too_long"
-    norm = " ".join(words(stripped))
-    if any(norm == " ".join(words(s)) for s in seen):
-        return "duplicate"
-    if stripped.endswith("?") or (_QUESTION_START.match(stripped) and "?" in stripped):
-        return "question"
-    for q in queries:
-        if len(words(q)) >= 4 and (_overlap(q, stripped) >= 0.6 or _overlap(stripped, q) >= 0.6):
-            return "copies_query"
-    return None
-
-
-def parse_sentence(text: str, instruction: str = "") -> str:
-    """The new sentence in an ``add_sentence`` reply.
-
-    Small models often wrap it oddly: spaced tags (``< sentence>``), or the whole instruction
-    with the sentence at its end (inside ``<instruction>`` tags or not). The sentence is the text
-    between sentence tags (else the reply), with the current ``instruction`` removed from its
-    start and any leftover tags dropped.
-    """
-    match = _SENTENCE_TAG.search(text)
-    body = match.group(1) if match else text
-    inner = _INSTRUCTION_TAG.search(body)
-    if inner is not None:
-        body = inner.group(1)
-    body = " ".join(_ANY_TAG.sub(" ", body).strip().strip('"').split())
-    current = " ".join(instruction.split())
-    if current and body.lower().startswith(current.lower()):
-        body = body[len(current) :].strip()
-    return body if not body or body[-1] in ".!" else body + "."
-
-
-def guard_sentence(
-    sentence: str, *, instruction: str, value_description: str, queries: Sequence[str]
-) -> str | None:
-    """Why a sentence to append is not usable (None when it is); see :func:`guard_candidate`.
-
-    Rejects an empty or too short sentence, a question, a copy of a query, a sentence that is
-    mostly the value's description (parroting), one that talks about the proposer's prompt
-    ("the value's description", "this instruction": the target never sees it),
-    and one the instruction already says.
-    """
-    stripped = sentence.strip()
-    if len(stripped) < MIN_INSTRUCTION_CHARS:
-        return "empty" if not stripped else "too_short"
-    if stripped.endswith("?") or (_QUESTION_START.match(stripped) and "?" in stripped):
-        return "question"
-    for q in queries:
-        if len(words(q)) >= 4 and (_overlap(q, stripped) >= 0.6 or _overlap(stripped, q) >= 0.6):
-            return "copies_query"
-    if _overlap(stripped, value_description) >= 0.5:
-        return "copies_values"
-    if _META.search(stripped):
-        return "meta"
-    if _overlap(stripped, instruction) >= 0.6:
-        return "near_copy"
-    return None
-
-
-def parse_candidate(text: str) -> str:
-    """The instruction inside a proposer reply (between instruction tags, else the whole reply)."""
-    match = _INSTRUCTION_TAG.search(text)
-    body = match.group(1) if match else text
-    return body.strip().strip('"').strip()
-
-
-def _trim(text: str, limit: int = 400) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+__all__ = ["PicacoNodes", "budget_stop", "collect"]
 
 
 class PicacoNodes:
@@ -256,13 +85,13 @@ class PicacoNodes:
         """The run's resources (built from the context's model names when not given)."""
         if isinstance(self._resources, Resources):
             return self._resources
-        value_set = values if isinstance(values, ValueSet) else _resolve_values(values)
-        return self._resources(_context(runtime), value_set)
+        value_set = input_value_set(values)
+        return self._resources(context_of(runtime), value_set)
 
     def caller(self, runtime: Runtime[PicacoContext], role: str, values: Any) -> ModelCaller:
         """A model caller for ``role``, sharing the run's concurrency bound."""
         res = self.resources(runtime, values)
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         model = getattr(res, role)
         return ModelCaller(
             model,
@@ -283,9 +112,9 @@ class PicacoNodes:
     # ------------------------------------------------------------------ prepare
     async def prepare(self, state: PicacoState, runtime: Runtime[PicacoContext]) -> dict[str, Any]:
         """Validate the input; resolve the value set, selection mode and seed instruction."""
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         raw = state.get("value_set") or "confucianism-4"
-        value_set = raw if isinstance(raw, ValueSet) else _resolve_values(raw)
+        value_set = input_value_set(raw)
         queries = [q.strip() for q in state.get("queries") or [] if isinstance(q, str)]
         if not state.get("queries"):
             from langchain_picaco.values.queries import load_queries
@@ -334,7 +163,7 @@ class PicacoNodes:
         ``config.calibration.on_blind="stop"`` a judge that fails the calibration ends the run
         here (``stop_reason="blind_judge"``), before the reference phase spends anything.
         """
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         value_set = ValueSet.model_validate(state["values"])
         usage = CallUsage()
         report = await run_calibration(
@@ -390,7 +219,7 @@ class PicacoNodes:
         usage: CallUsage,
     ) -> Measurement:
         """Draw one response of the target to one query under one instruction."""
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         text = await generate_response(
             self.caller(runtime, "target", task["values"]),
             task.get("instruction"),
@@ -433,7 +262,7 @@ class PicacoNodes:
             value_set,
             task["query_text"],
             record["text"],
-            _config(runtime),
+            config_of(runtime),
             usage=usage,
             seed_key=tuple(task.get("judge_key") or ())
             or (record["phase"], task["iteration"], record["query"], record["sample"]),
@@ -460,7 +289,7 @@ class PicacoNodes:
         self, state: PicacoState, runtime: Runtime[PicacoContext]
     ) -> dict[str, Any]:
         """Merge the phase's judged responses into the pools; record reference scores."""
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         value_set = ValueSet.model_validate(state["values"])
         names = value_set.names
         ms = list(state.get("measurements") or [])
@@ -482,7 +311,7 @@ class PicacoNodes:
                 "bare": summarize_scores(bare, names),
                 "seed": summarize_scores([m for m in ms if m["arm"] == "incumbent"], names),
             }
-        mine = [_weighted(m, baseline, value_set, cfg) for m in ms if m["arm"] != "bare"]
+        mine = [weighted(m, baseline, value_set, cfg) for m in ms if m["arm"] != "bare"]
         out["aligned"] = merge_pool(state.get("aligned") or {}, mine, cfg.aligned_pool)
         if mine:
             out["incumbent_scores"] = summarize_scores(mine, names)
@@ -493,11 +322,13 @@ class PicacoNodes:
         self, state: PicacoState, runtime: Runtime[PicacoContext], config: RunnableConfig
     ) -> dict[str, Any]:
         """Ask the proposer for C candidate instructions; reject degenerate ones before scoring."""
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         value_set = ValueSet.model_validate(state["values"])
         iteration = state.get("iteration", 0) + 1
         scores = (state.get("incumbent_scores") or {}).get("per_value") or {}
-        weakest = _weakest(scores, value_set.names, stable_seed(cfg.seed, "weakest", iteration))
+        weakest = weakest_value(
+            scores, value_set.names, stable_seed(cfg.seed, "weakest", iteration)
+        )
         sentences = cfg.proposal_style == "add_sentence"
         if sentences:
             prompt = prompts.PROPOSER_SENTENCE_PROMPT
@@ -506,7 +337,7 @@ class PicacoNodes:
                 "instruction": state["instruction"],
                 "weakest": weakest,
                 "weakest_description": value_set.get(weakest).description,
-                "good_examples": _examples(state, "aligned", best=True, k=1),
+                "good_examples": pool_examples(state, "aligned", best=True, k=1),
             }
         else:
             prompt, repair = prompts.PROPOSER_PROMPT, prompts.PROPOSER_REPAIR_PROMPT
@@ -518,8 +349,8 @@ class PicacoNodes:
                 )
                 or prompts.PROPOSER_NO_EXAMPLES,
                 "weakest": weakest,
-                "good_examples": _examples(state, "aligned", best=True),
-                "noisy_examples": _examples(state, "noisy", best=True),
+                "good_examples": pool_examples(state, "aligned", best=True),
+                "noisy_examples": pool_examples(state, "noisy", best=True),
             }
         caller = self.caller(runtime, "proposer", value_set)
         usage = CallUsage()
@@ -593,7 +424,7 @@ class PicacoNodes:
             if not text:
                 continue  # rejected (and recorded) inside the repair loop
             # Only the round's own duplicates are left to catch: each reply passed its guards.
-            reason = "duplicate" if _norm_words(text) in map(_norm_words, candidates) else None
+            reason = "duplicate" if word_key(text) in map(word_key, candidates) else None
             if reason:
                 rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
                 usage.fault(f"rejected_{reason}")
@@ -615,7 +446,7 @@ class PicacoNodes:
         self, state: PicacoState, runtime: Runtime[PicacoContext], config: RunnableConfig
     ) -> dict[str, Any]:
         """Score every candidate against the incumbent and keep the best beyond the noise."""
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         value_set = ValueSet.model_validate(state["values"])
         iteration = state.get("iteration", 0) + 1
         candidates = list(state.get("candidates") or [])
@@ -629,7 +460,7 @@ class PicacoNodes:
             usage.add(scored)
         else:
             baseline = state.get("baseline_redundancy") or {}
-            ms = [_weighted(m, baseline, value_set, cfg) for m in state.get("measurements") or []]
+            ms = [weighted(m, baseline, value_set, cfg) for m in state.get("measurements") or []]
             for m in ms:
                 arm = m["arm"]
                 per_query.setdefault(arm, {})
@@ -659,7 +490,7 @@ class PicacoNodes:
             mine = per_query.get(arm, {})
             common = sorted(set(mine) & set(inc))
             gain = sum(mine[q] - inc[q] for q in common) / len(common) if common else 0.0
-            off_task = _off_task_share(state, cfg, [m for m in screened if m["arm"] == arm])
+            off_task = off_task_share(state, cfg, [m for m in screened if m["arm"] == arm])
             entries.append(
                 {
                     "iteration": iteration,
@@ -733,12 +564,12 @@ class PicacoNodes:
         for both arms, tested together with the ones already drawn) while looks remain: the
         round's state then keeps its measurements and its challenger.
         """
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         value_set = ValueSet.model_validate(state["values"])
         iteration = state.get("iteration", 0) + 1
         challenger = {k: v for k, v in (state.get("challenger") or {}).items() if k != "screened"}
         baseline = state.get("baseline_redundancy") or {}
-        ms = [_weighted(m, baseline, value_set, cfg) for m in state.get("measurements") or []]
+        ms = [weighted(m, baseline, value_set, cfg) for m in state.get("measurements") or []]
         by_arm: dict[str, dict[tuple[int, int], float]] = {"incumbent": {}, "challenger": {}}
         for m in ms:
             by_arm[m["arm"]][(m["query"], m["sample"])] = m["weight"]
@@ -747,7 +578,7 @@ class PicacoNodes:
         looks = cfg.confirm_looks
         look = int(challenger.get("look", 1))
         gain, low, high = paired_gain(diffs, (1 - cfg.confidence) / (cfg.iterations * looks))
-        off_task = _off_task_share(state, cfg, [m for m in ms if m["arm"] == "challenger"])
+        off_task = off_task_share(state, cfg, [m for m in ms if m["arm"] == "challenger"])
         off = off_task > cfg.calibration.max_off_task
         accepted = low > 0 and not off
         again = not accepted and not off and gain > 0 and look < looks
@@ -827,7 +658,7 @@ class PicacoNodes:
         Every scored response is one request to the model (a prompt evaluation): it is counted
         as a call of role ``likelihood`` with its prompt tokens, so usage and budgets see it.
         """
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         res = self.resources(runtime, state["values"])
         assert res.likelihood is not None  # prepare chose likelihood mode only with a scorer
         likelihood = res.likelihood
@@ -870,7 +701,7 @@ class PicacoNodes:
     # ------------------------------------------------------------------ decide / finish
     async def decide(self, state: PicacoState, runtime: Runtime[PicacoContext]) -> dict[str, Any]:
         """Count the round; stop on iterations or patience (the budget is checked by routers)."""
-        cfg = _config(runtime)
+        cfg = config_of(runtime)
         iteration = state.get("iteration", 0) + 1
         stale = 0 if state.get("changed") else state.get("stale", 0) + 1
         stop = None
@@ -909,121 +740,12 @@ class PicacoNodes:
         return out
 
 
-# ---------------------------------------------------------------------- routing helpers
-def _weakest(scores: dict[str, float], names: Sequence[str], seed: int) -> str:
-    """The value with the lowest score; among equally low values, a seeded pick.
-
-    Always naming the first of several tied values (e.g. all at 1.0) would show the proposer the
-    same prompt after every round that kept the incumbent, so it would keep proposing the same
-    edits, which the duplicate guard then throws away.
-    """
-    if not scores:
-        return names[0]
-    low = min(scores.values())
-    tied = [n for n in names if n in scores and scores[n] <= low + 1e-9]
-    return random.Random(seed).choice(tied) if len(tied) > 1 else tied[0]
+async def collect(state: PicacoState) -> dict[str, Any]:
+    """Fan-in point: waits for every task of the superstep."""
+    return {}
 
 
-def _off_task_share(state: PicacoState, cfg: PicacoConfig, ms: Sequence[Measurement]) -> float:
-    """Share of ``ms`` that do not address their query (the task-fidelity guard; no call)."""
-    if not ms:
-        return 0.0
-    th = cfg.calibration
-    ceiling = off_task_ceiling(state.get("calibration"), th)
-    queries = state["queries"]
-    off = sum(
-        is_off_task(
-            queries[m["query"]],
-            m.get("text", ""),
-            m.get("scores"),
-            min_overlap=th.off_task_overlap,
-            ceiling=ceiling,
-        )
-        for m in ms
-    )
-    return off / len(ms)
-
-
-def _weighted(
-    m: Measurement, baseline: dict[str, float], value_set: ValueSet, cfg: PicacoConfig
-) -> Measurement:
-    out: Measurement = dict(m)  # type: ignore[assignment]
-    out["weight"] = response_weight(
-        m["scores"],
-        m["redundancy"],
-        baseline.get(str(m["query"]), 0.0),
-        weights=value_set.normalized_weights(),
-        beta=cfg.beta,
-        eps=cfg.eps,
-        red_eps=cfg.red_eps,
-    )
-    return out
-
-
-def merge_pool(
-    pool: dict[str, list[Measurement]], new: Sequence[Measurement], size: int
-) -> dict[str, list[Measurement]]:
-    """Add judged responses to the per-query aligned pool and keep the ``size`` best by weight."""
-    out = {k: list(v) for k, v in pool.items()}
-    for m in new:
-        items = out.setdefault(str(m["query"]), [])
-        if all(x["text"] != m["text"] for x in items):
-            items.append(m)
-    for k, items in out.items():
-        items.sort(key=lambda m: m["weight"], reverse=True)
-        out[k] = items[:size]
-    return out
-
-
-def _examples(state: PicacoState, pool: str, *, best: bool, k: int = 2) -> str:
-    items: list[tuple[float, int, Measurement]] = []
-    for q, ms in (state.get(pool) or {}).items():  # type: ignore[attr-defined]
-        for m in ms:
-            key = m.get("weight", m.get("redundancy", 0.0))
-            items.append((key, int(q), m))
-    items.sort(key=lambda t: t[0], reverse=best)
-    lines = [
-        prompts.PROPOSER_EXAMPLE.format(
-            query=_trim(state["queries"][q], 160), response=_trim(m["text"])
-        )
-        for _, q, m in items[:k]
-    ]
-    return "\n".join(lines) or prompts.PROPOSER_NO_EXAMPLES
-
-
-def _context(runtime: Runtime[PicacoContext]) -> PicacoContext:
-    ctx = getattr(runtime, "context", None)
-    if ctx is None:
-        return PicacoContext()
-    if isinstance(ctx, dict):
-        data = dict(ctx)
-        if isinstance(data.get("config"), dict):
-            data["config"] = PicacoConfig.model_validate(data["config"])
-        return PicacoContext(**data)
-    return ctx
-
-
-def _config(runtime: Runtime[PicacoContext]) -> PicacoConfig:
-    return _context(runtime).config
-
-
-def _resolve_values(raw: Any) -> ValueSet:
-    if isinstance(raw, dict):
-        return ValueSet.from_dict(raw, source="input.value_set")
-    return load_value_set(raw)
-
-
-def seed_kept(state: PicacoState) -> bool:
-    """Whether the run ends on its seed with the seed's reference scores at hand.
-
-    Then the final measurement would draw the very samples the reference phase drew for the
-    seed (same instruction, seeds, temperatures and judge seeds): the reference scores are
-    its result. Drawing them again costs ``N S`` judged responses and, on a runtime that is
-    not bit-exact (llama.cpp reusing its prompt cache), can print a "gain" of an unchanged
-    instruction. ``route_final`` skips the draw and ``finish`` reports the seed's scores.
-    """
-    history = state.get("history") or []
-    seed = history[0].get("instruction") if history else None
-    return state.get("instruction") == seed and bool(
-        (state.get("reference_scores") or {}).get("seed")
-    )
+async def budget_stop(state: PicacoState) -> dict[str, Any]:
+    """The budget cannot pay for another round: stop with the best instruction so far."""
+    # A confirmation left open by the budget is dropped with its samples (rejected).
+    return {"stop_reason": "budget", "measurements": RESET, "challenger": None}

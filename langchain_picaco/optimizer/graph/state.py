@@ -7,13 +7,17 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
+from langchain_picaco.values.value_sets import ValueSet, load_value_set
+
 __all__ = [
     "InputState",
     "Measurement",
     "OutputState",
     "PicacoState",
+    "input_value_set",
     "merge_usage",
     "reset_or_extend",
+    "seed_kept",
 ]
 
 RESET = "__reset__"
@@ -187,3 +191,28 @@ class OutputState(TypedDict, total=False):
     """The judge protocol that scored the run."""
     usage: dict[str, Any]
     """What the run spent."""
+
+
+def input_value_set(raw: str | dict[str, Any] | ValueSet) -> ValueSet:
+    """The value set of the input (``InputState.value_set``): a name, an inline object, or one."""
+    if isinstance(raw, ValueSet):
+        return raw
+    if isinstance(raw, dict):
+        return ValueSet.from_dict(raw, source="input.value_set")
+    return load_value_set(raw)
+
+
+def seed_kept(state: PicacoState) -> bool:
+    """Whether the run ends on its seed with the seed's reference scores at hand.
+
+    Then the final measurement would draw the very samples the reference phase drew for the
+    seed (same instruction, seeds, temperatures and judge seeds): the reference scores are
+    its result. Drawing them again costs ``N S`` judged responses and, on a runtime that is
+    not bit-exact (llama.cpp reusing its prompt cache), can print a "gain" of an unchanged
+    instruction. ``route_final`` skips the draw and ``finish`` reports the seed's scores.
+    """
+    history = state.get("history") or []
+    seed = history[0].get("instruction") if history else None
+    return state.get("instruction") == seed and bool(
+        (state.get("reference_scores") or {}).get("seed")
+    )

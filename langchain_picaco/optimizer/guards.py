@@ -1,0 +1,188 @@
+"""The guards a candidate instruction must pass: on its text, and on the responses it draws.
+
+Before any scoring, a proposer reply is parsed (:func:`parse_candidate`, or
+:func:`parse_sentence` under ``proposal_style="add_sentence"``) and rejected, with a reason,
+when it is no usable instruction (:func:`guard_candidate`, :func:`guard_sentence`): empty, too
+short or too long, a question, a copy of a query, a duplicate, parroted value text, talk about
+the proposer's prompt. After scoring, the task-fidelity guard (:func:`off_task_share`) rejects a
+candidate under which responses stop addressing their queries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from langchain_picaco.config import PicacoConfig
+from langchain_picaco.optimizer.graph.state import Measurement, PicacoState
+from langchain_picaco.scoring.calibration import is_off_task, off_task_ceiling
+from langchain_picaco.scoring.redundancy import word_ngrams, words
+
+__all__ = [
+    "MAX_INSTRUCTION_CHARS",
+    "MIN_INSTRUCTION_CHARS",
+    "guard_candidate",
+    "guard_sentence",
+    "off_task_share",
+    "parse_candidate",
+    "parse_sentence",
+    "word_key",
+]
+
+MAX_INSTRUCTION_CHARS = 1200
+"""Longest candidate instruction the guards accept."""
+MIN_INSTRUCTION_CHARS = 12
+"""Shortest candidate instruction the guards accept."""
+_INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)(?:</instruction>|$)", re.S | re.I)
+_SENTENCE_TAG = re.compile(r"<\s*sentence\s*>(.*?)(?:<\s*/\s*sentence\s*>|$)", re.S | re.I)
+_ANY_TAG = re.compile(r"<\s*/?\s*(?:sentence|instruction)\s*>", re.I)
+_META = re.compile(
+    r"\b(?:value'?s?\s+description|(?:this|the)\s+(?:instruction|description)"
+    r"|based\s+on\s+the\s+value)\b",
+    re.I,
+)
+"""A sentence about the proposer's prompt ("acts on conformity based on the value's
+description") instead of what the assistant should do: the target never sees that prompt."""
+_QUESTION_START = re.compile(
+    r"^(what|how|why|when|where|who|which|can|could|would|should|is|are|do|does|did)\b", re.I
+)
+
+
+def word_key(text: str) -> str:
+    """``text`` as its words (:func:`~langchain_picaco.scoring.redundancy.words`), for duplicates.
+
+    Two instructions that differ only in case, punctuation or spacing have the same key.
+    """
+    return " ".join(words(text))
+
+
+def _overlap(a: str, b: str, n: int = 3) -> float:
+    """Share of ``a``'s distinct word n-grams found in ``b`` (n at most ``a``'s length)."""
+    k = max(1, min(n, len(words(a))))
+    grams = set(word_ngrams(a, k))
+    if not grams:
+        return 0.0
+    return len(grams & set(word_ngrams(b, k))) / len(grams)
+
+
+def _copies_query(text: str, queries: Sequence[str]) -> bool:
+    """Whether ``text`` and a query of four words or more share most of their word trigrams."""
+    return any(
+        len(words(q)) >= 4 and (_overlap(q, text) >= 0.6 or _overlap(text, q) >= 0.6)
+        for q in queries
+    )
+
+
+def _is_question(text: str) -> bool:
+    """Whether ``text`` is a question (an echoed query rather than an instruction)."""
+    return text.endswith("?") or bool(_QUESTION_START.match(text) and "?" in text)
+
+
+def guard_candidate(
+    text: str,
+    *,
+    queries: Sequence[str],
+    seen: Sequence[str],
+    max_chars: int = MAX_INSTRUCTION_CHARS,
+) -> str | None:
+    """Why a candidate is not a usable instruction (None when it is).
+
+    Rejects, before any scoring: empty or too short text, text over ``max_chars``, a question
+    (an echoed query rather than an instruction to the assistant), a copy of a query, and a
+    duplicate of an instruction already considered.
+
+    Args:
+        text: The candidate.
+        queries: The optimisation queries.
+        seen: Instructions already considered (incumbent, history, this round).
+        max_chars: Longest acceptable instruction.
+
+    Returns:
+        A short reason, or None.
+    """
+    stripped = text.strip()
+    if len(stripped) < MIN_INSTRUCTION_CHARS:
+        return "empty" if not stripped else "too_short"
+    if len(stripped) > max_chars:
+        return "too_long"
+    key = word_key(stripped)
+    if any(key == word_key(s) for s in seen):
+        return "duplicate"
+    if _is_question(stripped):
+        return "question"
+    if _copies_query(stripped, queries):
+        return "copies_query"
+    return None
+
+
+def parse_sentence(text: str, instruction: str = "") -> str:
+    """The new sentence in an ``add_sentence`` reply.
+
+    Small models often wrap it oddly: spaced tags (``< sentence>``), or the whole instruction
+    with the sentence at its end (inside ``<instruction>`` tags or not). The sentence is the text
+    between sentence tags (else the reply), with the current ``instruction`` removed from its
+    start and any leftover tags dropped.
+    """
+    match = _SENTENCE_TAG.search(text)
+    body = match.group(1) if match else text
+    inner = _INSTRUCTION_TAG.search(body)
+    if inner is not None:
+        body = inner.group(1)
+    body = " ".join(_ANY_TAG.sub(" ", body).strip().strip('"').split())
+    current = " ".join(instruction.split())
+    if current and body.lower().startswith(current.lower()):
+        body = body[len(current) :].strip()
+    return body if not body or body[-1] in ".!" else body + "."
+
+
+def guard_sentence(
+    sentence: str, *, instruction: str, value_description: str, queries: Sequence[str]
+) -> str | None:
+    """Why a sentence to append is not usable (None when it is); see :func:`guard_candidate`.
+
+    Rejects an empty or too short sentence, a question, a copy of a query, a sentence that is
+    mostly the value's description (parroting), one that talks about the proposer's prompt
+    ("the value's description", "this instruction": the target never sees it),
+    and one the instruction already says.
+    """
+    stripped = sentence.strip()
+    if len(stripped) < MIN_INSTRUCTION_CHARS:
+        return "empty" if not stripped else "too_short"
+    if _is_question(stripped):
+        return "question"
+    if _copies_query(stripped, queries):
+        return "copies_query"
+    if _overlap(stripped, value_description) >= 0.5:
+        return "copies_values"
+    if _META.search(stripped):
+        return "meta"
+    if _overlap(stripped, instruction) >= 0.6:
+        return "near_copy"
+    return None
+
+
+def parse_candidate(text: str) -> str:
+    """The instruction inside a proposer reply (between instruction tags, else the whole reply)."""
+    match = _INSTRUCTION_TAG.search(text)
+    body = match.group(1) if match else text
+    return body.strip().strip('"').strip()
+
+
+def off_task_share(state: PicacoState, cfg: PicacoConfig, ms: Sequence[Measurement]) -> float:
+    """Share of ``ms`` that do not address their query (the task-fidelity guard; no call)."""
+    if not ms:
+        return 0.0
+    th = cfg.calibration
+    ceiling = off_task_ceiling(state.get("calibration"), th)
+    queries = state["queries"]
+    off = sum(
+        is_off_task(
+            queries[m["query"]],
+            m.get("text", ""),
+            m.get("scores"),
+            min_overlap=th.off_task_overlap,
+            ceiling=ceiling,
+        )
+        for m in ms
+    )
+    return off / len(ms)
