@@ -13,7 +13,24 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["paired_gain", "summarize_scores", "t_quantile"]
+from typing_extensions import TypedDict
+
+__all__ = ["ValueScoresDict", "paired_gain", "summarize_scores", "t_quantile"]
+
+
+class ValueScoresDict(TypedDict):
+    """Per-value judge means of some responses and their summary (``ValueScores`` as a dict)."""
+
+    per_value: dict[str, float]
+    """Mean score per value (values never scored are left out)."""
+    mean: float
+    """Mean of the per-value means (NaN when nothing was scored)."""
+    min: float
+    """The lowest per-value mean (NaN when nothing was scored)."""
+    std: float
+    """Spread (population standard deviation) of the per-value means."""
+    n: int
+    """Responses summarised."""
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -90,7 +107,7 @@ def t_quantile(p: float, df: int) -> float:
 
 def summarize_scores(
     measurements: Sequence[Mapping[str, Any]], names: Sequence[str]
-) -> dict[str, Any]:
+) -> ValueScoresDict:
     """Per-value means, mean, min and spread of judged responses (a ``ValueScores`` dict)."""
     per_value: dict[str, float] = {}
     for name in names:

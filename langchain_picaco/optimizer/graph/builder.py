@@ -98,7 +98,9 @@ def build_graph(
     )
     builder.add_node("prepare", nodes.prepare)
     builder.add_node("calibrate", nodes.calibrate, retry_policy=retry)
-    builder.add_node("measure", nodes.measure, retry_policy=retry)
+    # ``measure`` is reached only by ``Send`` (one SampleTask each); naming the state as its
+    # input schema keeps LangGraph from making channels of the task's keys.
+    builder.add_node("measure", nodes.measure, retry_policy=retry, input_schema=PicacoState)
     builder.add_node("collect", collect)
     builder.add_node("update_pools", nodes.update_pools)
     builder.add_node("propose", nodes.propose, retry_policy=retry)

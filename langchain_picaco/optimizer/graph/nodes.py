@@ -37,8 +37,12 @@ from langchain_picaco.optimizer.budget import (
 from langchain_picaco.optimizer.graph.context import PicacoContext, config_of, context_of
 from langchain_picaco.optimizer.graph.state import (
     RESET,
+    Challenger,
+    HistoryRecord,
     Measurement,
     PicacoState,
+    Rejection,
+    SampleTask,
     input_value_set,
     seed_kept,
 )
@@ -198,7 +202,7 @@ class PicacoNodes:
 
     # ------------------------------------------------------------------ measure
     async def measure(
-        self, task: dict[str, Any], runtime: Runtime[PicacoContext], config: RunnableConfig
+        self, task: SampleTask, runtime: Runtime[PicacoContext], config: RunnableConfig
     ) -> dict[str, Any]:
         """Draw one response of the target and have it judged (one ``Send`` task per response).
 
@@ -213,7 +217,7 @@ class PicacoNodes:
 
     async def sample(
         self,
-        task: dict[str, Any],
+        task: SampleTask,
         runtime: Runtime[PicacoContext],
         config: RunnableConfig,
         usage: CallUsage,
@@ -249,7 +253,7 @@ class PicacoNodes:
     async def score(
         self,
         record: Measurement,
-        task: dict[str, Any],
+        task: SampleTask,
         runtime: Runtime[PicacoContext],
         config: RunnableConfig,
         usage: CallUsage,
@@ -360,7 +364,7 @@ class PicacoNodes:
             state["instruction"],
             *(h["instruction"] for h in state.get("history") or [] if h.get("accepted")),
         ]
-        rejected = list(state.get("rejected") or [])
+        rejected: list[Rejection] = list(state.get("rejected") or [])
 
         def read(reply: str) -> tuple[str, str | None]:
             """The candidate in a reply, and why it is unusable (None: usable)."""
@@ -481,9 +485,9 @@ class PicacoNodes:
                 cfg.aligned_pool,
             )
         inc = per_query.get("incumbent", {})
-        history = list(state.get("history") or [])
+        history: list[HistoryRecord] = list(state.get("history") or [])
         challenger: tuple[float, int] | None = None
-        entries = []
+        entries: list[HistoryRecord] = []
         screened = list(state.get("measurements") or [])
         for i, text in enumerate(candidates):
             arm = f"candidate:{i}"
@@ -527,16 +531,17 @@ class PicacoNodes:
             if won:  # sampling mode: the new incumbent's screened responses join the pool
                 out["aligned"] = merge_pool(out["aligned"], won, cfg.aligned_pool)
         elif challenger is not None:
-            out["challenger"] = {
+            picked: Challenger = {
                 "instruction": candidates[challenger[1]],
                 "history_index": len(history) - len(entries) + challenger[1],
             }
+            out["challenger"] = picked
             if screen_is_first_look(cfg, len(state["queries"]), state.get("selection")):
                 # One candidate, screened with the incumbent on every query at shared seeds:
                 # nothing was selected, so the screen is an unbiased paired look. It is the
                 # confirmation's first look (the accept node tests it; more looks draw fresh
                 # samples), which saves drawing the same-sized look again.
-                out["challenger"]["screened"] = True
+                picked["screened"] = True
                 arm = f"candidate:{challenger[1]}"
                 names = {arm: "challenger", "incumbent": "incumbent"}
                 looked = [

@@ -1,10 +1,11 @@
 """Where the PICACO graph goes after each step: the routers, and the work they fan out.
 
 A router reads the state (and the run's settings from the runtime context) and names the next
-node, or returns ``Send("measure", task)`` for every response a phase draws (one task each).
-Before a round, a confirmation look, an enhancement or the final measurement, it asks the
-budget (:func:`~langchain_picaco.optimizer.budget.fits`) and goes to ``budget_stop`` when the
-budget cannot pay.
+node, or returns ``Send("measure", task)`` for every response a phase draws (one
+:class:`~langchain_picaco.optimizer.graph.state.SampleTask` each). Before a round, a confirmation
+look, an enhancement or the final measurement, it asks the budget
+(:func:`~langchain_picaco.optimizer.budget.fits`) and goes to ``budget_stop`` when the budget
+cannot pay.
 
 The flow: ``prepare`` -> (``calibrate``) -> reference measurements -> ``update_pools`` ->
 ``propose`` -> screen (sampling mode) -> ``select`` -> confirmation looks -> ``accept`` ->
@@ -26,7 +27,7 @@ from langchain_picaco.optimizer.budget import (
     run_enhance_calls,
 )
 from langchain_picaco.optimizer.graph.context import PicacoContext, config_of
-from langchain_picaco.optimizer.graph.state import PicacoState, seed_kept
+from langchain_picaco.optimizer.graph.state import Challenger, PicacoState, SampleTask, seed_kept
 from langchain_picaco.scoring.measure import stable_seed
 
 __all__ = [
@@ -222,23 +223,21 @@ def _measure(
     ``judge_key`` seeds the judge call (default: phase, iteration, query and sample): the final
     measurement uses the reference phase's, so an unchanged response gets the same rating.
     """
-    return Send(
-        "measure",
-        {
-            "judge_key": judge_key,
-            "phase": phase,
-            "arm": arm,
-            "instruction": instruction,
-            "query": query,
-            "query_text": state["queries"][query],
-            "sample": sample,
-            "seed": seed,
-            "temperature": temperature,
-            "iteration": state.get("iteration", 0) if iteration is None else iteration,
-            "values": state["values"],
-            "judge_protocol": state.get("judge_protocol"),
-        },
-    )
+    task: SampleTask = {
+        "judge_key": judge_key,
+        "phase": phase,
+        "arm": arm,
+        "instruction": instruction,
+        "query": query,
+        "query_text": state["queries"][query],
+        "sample": sample,
+        "seed": seed,
+        "temperature": temperature,
+        "iteration": state.get("iteration", 0) if iteration is None else iteration,
+        "values": state["values"],
+        "judge_protocol": state.get("judge_protocol"),
+    }
+    return Send("measure", task)
 
 
 def _reference_draw(cfg: PicacoConfig, query: int, sample: int) -> tuple[int, float]:
@@ -277,7 +276,7 @@ def _reference_sends(state: PicacoState, cfg: PicacoConfig) -> list[Send]:
     return sends
 
 
-def _confirm_sends(state: PicacoState, cfg: PicacoConfig, challenger: dict[str, Any]) -> list[Send]:
+def _confirm_sends(state: PicacoState, cfg: PicacoConfig, challenger: Challenger) -> list[Send]:
     """One look of a confirmation: incumbent and challenger on every query, fresh seeds.
 
     Look 1 draws samples ``0..S-1``; look ``k`` draws ``(k-1)S..kS-1`` with seeds of their own,

@@ -1,19 +1,33 @@
-"""State of the PICACO graph: the narrow input the outside world fills, and what the loop keeps."""
+"""State of the PICACO graph: the narrow input the outside world fills, and what the loop keeps.
+
+The typed dicts name the shapes that travel through the graph: a ``measure`` task
+(:class:`SampleTask`, the payload of every ``Send``), a judged response (:class:`Measurement`),
+the round's challenger (:class:`Challenger`), a candidate considered (:class:`HistoryRecord`) or
+rejected by the guards (:class:`Rejection`), and per-value scores
+(:class:`~langchain_picaco.scoring.stats.ValueScoresDict`). They are plain dicts at run time, so
+checkpoints and artifacts keep their JSON shape.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
+from langchain_picaco.scoring.stats import ValueScoresDict
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
 __all__ = [
+    "Challenger",
+    "HistoryRecord",
     "InputState",
     "Measurement",
     "OutputState",
     "PicacoState",
+    "Rejection",
+    "SampleTask",
+    "ValueScoresDict",
     "input_value_set",
     "merge_usage",
     "reset_or_extend",
@@ -52,11 +66,40 @@ def merge_usage(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
     return out
 
 
+class SampleTask(TypedDict):
+    """One ``measure`` task (a ``Send`` payload): draw one response and have it judged."""
+
+    judge_key: list[Any] | None
+    """Seed key of the judge call (None: phase, iteration, query and sample)."""
+    phase: str
+    """Which phase asks for it: reference, evaluate, confirm, enhance or final."""
+    arm: str
+    """Which instruction: "bare", "incumbent", "challenger" or "candidate:<i>"."""
+    instruction: str | None
+    """The instruction in force (None for the bare model)."""
+    query: int
+    """Index of the query in ``queries``."""
+    query_text: str
+    """The query."""
+    sample: int
+    """Sample number; equal numbers share a sampling seed across arms (paired comparison)."""
+    seed: int
+    """Sampling seed of the target call."""
+    temperature: float
+    """Sampling temperature of the target call."""
+    iteration: int
+    """The round it belongs to (0: before the first)."""
+    values: dict[str, Any]
+    """The resolved value set (``ValueSet.model_dump()``)."""
+    judge_protocol: str | None
+    """The run's judge protocol."""
+
+
 class Measurement(TypedDict, total=False):
     """One response and what the judge and the redundancy scorer said of it."""
 
     phase: str
-    """Which phase asked for it: reference, evaluate, enhance or final."""
+    """Which phase asked for it: reference, evaluate, confirm, enhance or final."""
     arm: str
     """Which instruction produced it: "bare", "incumbent" or "candidate:<i>"."""
     instruction: str | None
@@ -75,6 +118,57 @@ class Measurement(TypedDict, total=False):
     """The PICACO score w(x, y) of the response."""
     fault: str | None
     """A judge fault that was recorded with a neutral score, if any."""
+
+
+class Challenger(TypedDict):
+    """The round's best candidate, awaiting confirmation on fresh samples (paired acceptance)."""
+
+    instruction: str
+    """Its text."""
+    history_index: int
+    """Where its entry is in ``history`` (the confirmation writes its gain there)."""
+    screened: NotRequired[bool]
+    """The screen was its first look (``screen_is_first_look``): ``accept`` tests it at once."""
+    look: NotRequired[int]
+    """The confirmation look under way (1 when absent)."""
+
+
+class HistoryRecord(TypedDict, total=False):
+    """One candidate considered (the artifact's ``HistoryEntry``, as the graph keeps it)."""
+
+    iteration: int
+    """Round in which it was scored (0 = the seed instruction)."""
+    instruction: str
+    """The candidate's text."""
+    objective: float | None
+    """Its selection objective, if scored."""
+    per_value: dict[str, float]
+    """Its per-value judge means on the screen, where measured."""
+    screen_gain: float
+    """Mean gain over the incumbent on the round's minibatch."""
+    gain: float
+    """Gain over the incumbent on the confirmation (the screen's under greedy acceptance)."""
+    gain_low: float | None
+    """Lower end of the gain's interval (None: infinite)."""
+    gain_high: float | None
+    """Upper end of the gain's interval (None: infinite)."""
+    looks: int
+    """Confirmation looks it took."""
+    accepted: bool
+    """Whether it became the incumbent."""
+    rejected_reason: str
+    """Why it was rejected after scoring (e.g. "off_task"), if it was."""
+
+
+class Rejection(TypedDict):
+    """A proposer reply the guards rejected before any scoring."""
+
+    iteration: int
+    """The round."""
+    instruction: str
+    """The reply's instruction (or sentence) as parsed."""
+    reason: str
+    """The guard's reason (e.g. "duplicate", "question")."""
 
 
 class InputState(BaseModel):
@@ -136,11 +230,11 @@ class PicacoState(TypedDict, total=False):
     """Why the loop ended, once it has."""
     candidates: list[str]
     """This round's candidate instructions that passed the guards."""
-    rejected: list[dict[str, Any]]
+    rejected: list[Rejection]
     """Candidates the guards rejected, with the reason (all rounds)."""
     minibatch: list[int]
     """Query indices this round's candidates are evaluated on."""
-    challenger: dict[str, Any] | None
+    challenger: Challenger | None
     """The round's best candidate awaiting confirmation on fresh samples, if any."""
     measurements: Annotated[list[Measurement], reset_or_extend]
     """Fan-in: judged responses of the current phase."""
@@ -150,13 +244,13 @@ class PicacoState(TypedDict, total=False):
     """Noisy pool: bare-model responses per query that parrot the values the most."""
     baseline_redundancy: dict[str, float]
     """Mean redundancy of the bare model's responses per query (the baseline term of w)."""
-    reference_scores: dict[str, dict[str, Any]]
+    reference_scores: dict[str, ValueScoresDict]
     """Per-value scores of the bare model and of the seed instruction."""
-    incumbent_scores: dict[str, Any]
+    incumbent_scores: ValueScoresDict
     """Per-value scores of the incumbent, from its latest measurement."""
-    final_scores: dict[str, Any]
+    final_scores: ValueScoresDict
     """Per-value scores of the final instruction on every query."""
-    history: list[dict[str, Any]]
+    history: list[HistoryRecord]
     """Every candidate considered, with objective, gain, interval and acceptance."""
     usage: Annotated[dict[str, Any], merge_usage]
     """Calls, tokens and faults, added up over the run."""
@@ -169,15 +263,15 @@ class OutputState(TypedDict, total=False):
     """The best instruction found."""
     values: dict[str, Any]
     """The resolved value set."""
-    final_scores: dict[str, Any]
+    final_scores: ValueScoresDict
     """Per-value scores of the final instruction."""
-    incumbent_scores: dict[str, Any]
+    incumbent_scores: ValueScoresDict
     """Per-value scores of the final instruction at its latest measurement."""
-    reference_scores: dict[str, dict[str, Any]]
+    reference_scores: dict[str, ValueScoresDict]
     """Per-value scores of the bare model and of the seed."""
-    history: list[dict[str, Any]]
+    history: list[HistoryRecord]
     """Every candidate considered."""
-    rejected: list[dict[str, Any]]
+    rejected: list[Rejection]
     """Candidates the guards rejected."""
     calibration: dict[str, Any] | None
     """The judge calibration report, if one was made or given."""
