@@ -2,7 +2,11 @@
 
 ``picaco_optimizer`` holds :class:`PicacoOptimizer` (``optimize``/``aoptimize``, ``plan``,
 ``evaluate``); ``graph/`` the state machine in LangGraph's template layout (``state``,
-``context``, ``nodes``, ``builder``). The prompts live in :mod:`langchain_picaco.prompts`.
+``context``, ``nodes``, ``routes``, ``builder``). What the steps work with, in the order of a
+round: ``resources`` (the run's models), ``seed`` (where the search starts), ``pools`` (weighted
+responses and what the proposer is shown), ``guards`` (what a candidate must pass) and
+``budget`` (every call count, the plan's and the routers'). The prompts live in
+:mod:`langchain_picaco.prompts`.
 """
 
 from __future__ import annotations

@@ -5,11 +5,14 @@ one response (``sample``) and rates it with the value judge, one structured call
 and the redundancy scorer (``score``); ``update_pools`` keeps the aligned and noisy pools;
 ``propose`` asks the proposer for candidate instructions and applies the guards; ``select``
 scores the candidates (likelihood or sampling mode) and keeps the best beyond the noise;
-``decide`` counts rounds and stop conditions; ``finish`` writes the final summary. Routers
-between them fan out work and check the budget. ``calibrate`` (after ``prepare``, when
+``accept`` tests the challenger on fresh samples; ``decide`` counts rounds and stop conditions;
+``finish`` writes the final summary; ``collect`` waits for a phase's tasks and ``budget_stop``
+ends a run the budget cannot pay for. ``calibrate`` (after ``prepare``, when
 ``config.calibrate`` is on) rates shipped reference responses with the judge and records which
 values it can see; the task-fidelity guard in ``select`` and ``accept`` rejects a candidate under
-which responses stop addressing their queries.
+which responses stop addressing their queries. The routers between the steps are in ``routes``;
+what the steps compute with lives beside the optimiser (``guards``, ``pools``, ``budget``) and in
+``scoring``.
 """
 
 from __future__ import annotations

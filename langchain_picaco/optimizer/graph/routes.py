@@ -184,24 +184,7 @@ def route_final(
     cfg = config_of(runtime)
     if not fits(state, cfg, 0) or seed_kept(state):
         return "finish"
-    sends = []
-    for q in range(len(state["queries"])):
-        for s in range(cfg.samples_per_query):
-            seed, temp = _reference_draw(cfg, q, s)
-            sends.append(
-                _measure(
-                    state,
-                    phase="final",
-                    arm="incumbent",
-                    instruction=state["instruction"],
-                    query=q,
-                    sample=s,
-                    seed=seed,
-                    temperature=temp,
-                    judge_key=_reference_judge_key(q, s),
-                )
-            )
-    return sends
+    return _reference_draws(state, cfg, "final", [("incumbent", state["instruction"])])
 
 
 # ---------------------------------------------------------------------- the work fanned out
@@ -240,40 +223,42 @@ def _measure(
     return Send("measure", task)
 
 
-def _reference_draw(cfg: PicacoConfig, query: int, sample: int) -> tuple[int, float]:
-    """Target seed and temperature of one reference sample (the final measurement reuses them).
+def _reference_draws(
+    state: PicacoState, cfg: PicacoConfig, phase: str, arms: list[tuple[str, str | None]]
+) -> list[Send]:
+    """The reference phase's samples of each arm: S per query, the same for every phase.
 
-    Sample 0 is greedy; the others are drawn at ``cfg.temperature``.
+    Sample ``s`` of query ``q`` has the same target seed and temperature (sample 0 greedy, the
+    others at ``cfg.temperature``) and the same judge seed key whichever phase draws it, so the
+    final measurement redraws exactly the samples of the bare model and the seed.
     """
-    return stable_seed(cfg.seed, "sample", query, sample), 0.0 if sample == 0 else cfg.temperature
-
-
-def _reference_judge_key(query: int, sample: int) -> list[Any]:
-    """Judge seed key of one reference sample (the final measurement reuses it)."""
-    return ["reference", 0, query, sample]
-
-
-def _reference_sends(state: PicacoState, cfg: PicacoConfig) -> list[Send]:
-    """The reference phase: the bare model and the seed, S samples on every query."""
     sends = []
     for q in range(len(state["queries"])):
         for s in range(cfg.samples_per_query):
-            seed, temp = _reference_draw(cfg, q, s)
-            for arm, instruction in (("bare", None), ("incumbent", state["instruction"])):
+            seed = stable_seed(cfg.seed, "sample", q, s)
+            temperature = 0.0 if s == 0 else cfg.temperature
+            for arm, instruction in arms:
                 sends.append(
                     _measure(
                         state,
-                        phase="reference",
+                        phase=phase,
                         arm=arm,
                         instruction=instruction,
                         query=q,
                         sample=s,
                         seed=seed,
-                        temperature=temp,
-                        judge_key=_reference_judge_key(q, s),
+                        temperature=temperature,
+                        judge_key=["reference", 0, q, s],
                     )
                 )
     return sends
+
+
+def _reference_sends(state: PicacoState, cfg: PicacoConfig) -> list[Send]:
+    """The reference phase: the bare model and the seed, S samples on every query."""
+    return _reference_draws(
+        state, cfg, "reference", [("bare", None), ("incumbent", state["instruction"])]
+    )
 
 
 def _confirm_sends(state: PicacoState, cfg: PicacoConfig, challenger: Challenger) -> list[Send]:
