@@ -28,6 +28,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
 from langchain_picaco import prompts
+from langchain_picaco._lazy import lazy_attributes
 from langchain_picaco.errors import QueryError
 from langchain_picaco.llm.calls import CallUsage, ModelCaller
 from langchain_picaco.llm.tokens import count_tokens
@@ -72,6 +73,17 @@ from langchain_picaco.scoring.stats import paired_gain, summarize_scores
 from langchain_picaco.values.value_sets import ValueSet
 
 __all__ = ["PicacoNodes", "budget_stop", "collect"]
+
+# Names of this module's public list in 0.1 that now live elsewhere and that it does not import
+# for its own use: served for one release, with a DeprecationWarning naming their new module.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {},
+    {
+        "BudgetFloor": "langchain_picaco.optimizer.budget",
+        "Likelihood": "langchain_picaco.optimizer.resources",
+    },
+)
 
 
 class PicacoNodes:
