@@ -157,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         checks: list[tuple[str, dict[str, Any] | None]] = [("reference", None)]
         if args.steered:
             cache = out / f"steered-{vs_name}-{args.writer.replace('/', '_')}-{args.steered}.json"
+            # the writer is part of the check's name: answers by another writer are another check
+            check_name = f"steered-{args.writer.replace('/', '_')}"
             checks.append(
-                ("steered", steered_references(value_set, args.writer, args.steered, cache))
+                (check_name, steered_references(value_set, args.writer, args.steered, cache))
             )
         for check, refs in checks:
             for judge in args.judges.split(","):
