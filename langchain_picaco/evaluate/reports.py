@@ -455,8 +455,14 @@ def write_report(
     return paths
 
 
+_TABLE_BASELINES = ("q+if", "opro")
+
+
 def combined_table(comparisons: Sequence[Comparison]) -> str:
     """A markdown table over several comparisons: value sets x methods (mean, min, calls, tokens).
+
+    Under the table, one sentence per paired difference of PICACO against the value list (Q+IF)
+    and against OPRO, the two questions the paper's table answers.
 
     Args:
         comparisons: One comparison per value set (or per cell of a benchmark).
@@ -480,8 +486,9 @@ def combined_table(comparisons: Sequence[Comparison]) -> str:
     diffs = [
         f"- {cmp.value_set}: {difference_sentence(d, cmp)}"
         for cmp in comparisons
+        for baseline in _TABLE_BASELINES
         for d in cmp.differences
-        if d.baseline == "opro"
+        if d.baseline == baseline
     ]
     if diffs:
         lines += ["", *diffs]

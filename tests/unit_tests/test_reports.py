@@ -140,6 +140,13 @@ def test_combined_table_lists_every_cell(comparison: Comparison) -> None:
     assert lines[0] == "| value set | method | mean [CI] | min [CI] | calls | tokens | wall s |"
     assert len(lines) == 2 + 2 * len(comparison.methods)
     assert sum(line.startswith("| other-set | ") for line in lines) == len(comparison.methods)
+    sentences = [line for line in table.splitlines() if line.startswith("- ")]
+    against = {b: sum(f"PICACO minus {b}" in s for s in sentences) for b in ("Q+IF", "OPRO")}
+    compared = {d.baseline for d in comparison.differences}
+    for label, baseline in (("Q+IF", "q+if"), ("OPRO", "opro")):
+        per_cell = sum(d.baseline == baseline for d in comparison.differences)
+        assert against[label] == (2 * per_cell if baseline in compared else 0)
+    assert not any("minus bare" in s for s in sentences)
 
 
 def test_cli_compare_writes_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
