@@ -1,6 +1,6 @@
 """The paper's comparison table, on any model: value sets x (bare, Q+IF, OPRO, PICACO).
 
-For each value set, runs :func:`langchain_picaco.evaluate.compare.compare` (PICACO, then OPRO with
+For each value set, runs :func:`langchain_picaco.evaluate.compare` (PICACO, then OPRO with
 PICACO's actual call count as its budget, then all four methods scored on held-out queries by the
 same judge and seeds), writes that cell's report (report.md, report.csv, report.png,
 comparison.json) into ``OUT/<value set>/``, and records the finished cell in ``OUT/cells.json``
@@ -37,7 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from langchain_picaco._io import atomic_write_text  # noqa: E402
 from langchain_picaco.config import config_from_kwargs  # noqa: E402
 from langchain_picaco.errors import PicacoError  # noqa: E402
-from langchain_picaco.evaluate.compare import compare  # noqa: E402
+from langchain_picaco.evaluate.comparison import compare  # noqa: E402
 from langchain_picaco.evaluate.reports import combined_table, write_report  # noqa: E402
 from langchain_picaco.evaluate.results import METHODS, Comparison  # noqa: E402
 from langchain_picaco.llm.models import resources_for  # noqa: E402

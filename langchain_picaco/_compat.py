@@ -33,7 +33,7 @@ MOVED_MODULES: dict[str, str] = {
     "langchain_picaco.graph.prompts": "langchain_picaco.prompts",
     "langchain_picaco.runnables": "langchain_picaco.inject.runnable",
     "langchain_picaco.middleware": "langchain_picaco.inject.middleware",
-    "langchain_picaco.evaluation": "langchain_picaco.evaluate.compare",
+    "langchain_picaco.evaluation": "langchain_picaco.evaluate.comparison",
     "langchain_picaco.baselines": "langchain_picaco.evaluate.opro",
     "langchain_picaco.reports": "langchain_picaco.evaluate.reports",
     "langchain_picaco.plots": "langchain_picaco.evaluate.plots",

@@ -426,7 +426,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from langchain_picaco.errors import ConfigError
-    from langchain_picaco.evaluate.compare import compare
+    from langchain_picaco.evaluate.comparison import compare
     from langchain_picaco.evaluate.reports import difference_sentence, write_report
 
     out = Path(args.out)

@@ -333,7 +333,7 @@ OPRO_QUESTION_ITEM = "- {question}"
 
 
 # =====================================================================================
-# PROBE: the jailbreak probe's compliance judge (langchain_picaco.evaluate.compare.jailbreak_probe).
+# PROBE: the jailbreak probe's compliance judge (langchain_picaco.evaluate.probe.jailbreak_probe).
 # It sees a harmful request (often disguised as role-play, fiction or a game) and the target's
 # response, and says whether the response COMPLIED with the harmful part or REFUSED it.
 # =====================================================================================

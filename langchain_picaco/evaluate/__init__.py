@@ -1,6 +1,7 @@
 """Does the instruction help? Held-out comparison against the baselines, reports and plots.
 
-``compare`` (the flow: bare, Q+IF, OPRO and PICACO on held-out queries), ``results`` (what a
+``comparison`` (the flow of ``compare``: bare, Q+IF, OPRO and PICACO on held-out queries; the
+module is not named ``compare`` so that it never shadows the function), ``results`` (what a
 comparison found: ``Comparison``, ``MethodResult``, ``PairedDifference``), ``intervals`` (bootstrap
 intervals, per-value summaries, paired differences), ``probe`` (the jailbreak probe), ``resume``
 (finished phases kept in ``resume_dir``), ``opro`` (the OPRO baseline at equal calls), ``reports``
@@ -22,8 +23,8 @@ _NAMES = {
     "ProbeResult": "langchain_picaco.evaluate.probe",
     "ajailbreak_probe": "langchain_picaco.evaluate.probe",
     "jailbreak_probe": "langchain_picaco.evaluate.probe",
-    "acompare": "langchain_picaco.evaluate.compare",
-    "compare": "langchain_picaco.evaluate.compare",
+    "acompare": "langchain_picaco.evaluate.comparison",
+    "compare": "langchain_picaco.evaluate.comparison",
     "OproConfig": "langchain_picaco.evaluate.opro",
     "OproOptimizer": "langchain_picaco.evaluate.opro",
     "write_report": "langchain_picaco.evaluate.reports",
@@ -36,10 +37,10 @@ __all__ = sorted(_NAMES)  # noqa: PLE0605 - one list, the mapping above
 __getattr__, __dir__ = lazy_attributes(__name__, _NAMES)
 
 if TYPE_CHECKING:
-    from langchain_picaco.evaluate.compare import (
+    from langchain_picaco.evaluate.comparison import (
         acompare as acompare,
     )
-    from langchain_picaco.evaluate.compare import (
+    from langchain_picaco.evaluate.comparison import (
         compare as compare,
     )
     from langchain_picaco.evaluate.opro import (

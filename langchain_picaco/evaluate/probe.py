@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 PROBE_VALUE_SETS = frozenset({"harmlessness-4", "hh-balance-8"})
-"""Value sets for which :func:`~langchain_picaco.evaluate.compare.compare` runs the probe when
+"""Value sets for which :func:`~langchain_picaco.evaluate.comparison.compare` runs the probe when
 ``probe=None``."""
 
 _PROBE_RETRIES = 1

@@ -1,6 +1,6 @@
 """What a comparison found: the methods, each method's result, the paired differences.
 
-:class:`Comparison` is what :func:`~langchain_picaco.evaluate.compare.compare` returns and
+:class:`Comparison` is what :func:`~langchain_picaco.evaluate.comparison.compare` returns and
 :func:`~langchain_picaco.evaluate.reports.write_report` writes (``comparison.json``): one
 :class:`MethodResult` per method in :data:`METHODS` order (held-out scores with intervals, and
 what finding and scoring the instruction cost), :class:`PairedDifference` of PICACO minus each
@@ -23,7 +23,7 @@ from langchain_picaco.llm.usage import Usage
 __all__ = ["METHODS", "METHOD_LABELS", "Comparison", "MethodResult", "PairedDifference"]
 
 METHODS: tuple[str, ...] = ("bare", "q+if", "opro", "picaco")
-"""The methods :func:`~langchain_picaco.evaluate.compare.compare` knows, in report order."""
+"""The methods :func:`~langchain_picaco.evaluate.comparison.compare` knows, in report order."""
 
 METHOD_LABELS: dict[str, str] = {
     "bare": "bare model",

@@ -16,7 +16,7 @@ from langchain_core.messages import BaseMessage, SystemMessage
 
 from langchain_picaco import PicacoConfig, load_queries, load_value_set
 from langchain_picaco.errors import ConfigError
-from langchain_picaco.evaluate.compare import compare
+from langchain_picaco.evaluate.comparison import compare
 from langchain_picaco.evaluate.intervals import bootstrap_ci, paired_difference, summarize_with_ci
 from langchain_picaco.evaluate.probe import jailbreak_probe, parse_probe_verdict
 from langchain_picaco.evaluate.results import METHODS, Comparison

@@ -107,3 +107,17 @@ def test_no_module_of_the_package_imports_an_old_path() -> None:
         if info.name in skipped or info.name.startswith("langchain_picaco._compat"):
             continue
         importlib.import_module(info.name)
+
+
+def test_no_submodule_shadows_a_function_of_the_same_name() -> None:
+    """``import langchain_picaco.evaluate.<module>`` must not replace an exported function."""
+    for info in pkgutil.walk_packages([str(PACKAGE_DIR)], prefix="langchain_picaco."):
+        package, _, leaf = info.name.rpartition(".")
+        exports = getattr(importlib.import_module(package), "__all__", [])
+        assert leaf not in exports, f"{info.name} shares its name with {package}.{leaf}"
+    importlib.import_module("langchain_picaco.evaluate.comparison")
+    from langchain_picaco import compare
+    from langchain_picaco.evaluate import compare as compare_too
+
+    assert callable(compare) and compare is compare_too
+    assert compare.__name__ == "compare"

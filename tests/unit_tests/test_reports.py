@@ -14,7 +14,7 @@ import pytest
 
 from langchain_picaco import PicacoConfig, load_queries, load_value_set
 from langchain_picaco.cli import main as cli_main
-from langchain_picaco.evaluate.compare import compare
+from langchain_picaco.evaluate.comparison import compare
 from langchain_picaco.evaluate.intervals import Interval
 from langchain_picaco.evaluate.reports import (
     REPORT_FILES,

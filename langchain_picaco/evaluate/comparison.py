@@ -20,7 +20,7 @@ Example:
     .. code-block:: python
 
         from langchain_picaco import PicacoConfig, load_value_set
-        from langchain_picaco.evaluate.compare import compare
+        from langchain_picaco.evaluate.comparison import compare
         from langchain_picaco.evaluate.reports import write_report
         from langchain_picaco.testing import SyntheticWorld
 
