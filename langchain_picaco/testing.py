@@ -43,13 +43,14 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from itertools import cycle
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_picaco.values.value_sets import ValueSet
 
@@ -61,6 +62,8 @@ __all__ = [
     "InternalServerError",
     "ObedientJudge",
     "RateLimitError",
+    "SAMPLE_QUERIES",
+    "RecordingChatModel",
     "ReferenceJudge",
     "ScriptedChatModel",
     "ScriptedJudge",
@@ -71,6 +74,17 @@ __all__ = [
     "assert_judged_cleanly",
     "judge_fallbacks",
 ]
+
+SAMPLE_QUERIES: tuple[str, ...] = (
+    "Should I move abroad for work or stay near my family?",
+    "How should I plan my daughter's wedding?",
+    "My boss asked me to work this weekend; what should I do?",
+    "Is it fine to skip the family reunion this year?",
+    "How do I tell my parents I am changing careers?",
+    "Should I lend money to my cousin?",
+)
+"""Six everyday advice queries where family, custom and care pull in different directions, for
+scripted runs and tests (the shipped query sets hold the real ones)."""
 
 _FENCE = re.compile(r"<<<RESPONSE (\S+)>>>\n(.*?)\n<<<END RESPONSE \1>>>", re.S)
 _INSTRUCTION = re.compile(r"<instruction>(.*?)</instruction>", re.S)
@@ -111,6 +125,48 @@ def _text(message: BaseMessage) -> str:
     if isinstance(content, str):
         return content
     return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+
+
+class RecordingChatModel(BaseChatModel):
+    """A tool-calling-capable fake that records every message list it receives.
+
+    Useful to see what an injected instruction does to a chain's or an agent's messages.
+
+    Attributes:
+        calls: The message lists received, one per call, in order.
+        script: The replies, returned in turn and cycled (default: one ``"ok"``).
+
+    Example:
+        >>> model = RecordingChatModel()
+        >>> model.invoke("hi").content
+        'ok'
+        >>> model.calls[0][0].content
+        'hi'
+    """
+
+    calls: list[list[BaseMessage]] = Field(default_factory=list)
+    script: list[AIMessage] = Field(default_factory=lambda: [AIMessage(content="ok")])
+    _replies: Any = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "recording-fake"
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if self._replies is None:
+            self._replies = cycle(self.script)
+        self.calls.append(list(messages))
+        return ChatResult(generations=[ChatGeneration(message=next(self._replies))])
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> RecordingChatModel:
+        """Return the model itself: it records, it does not call tools."""
+        return self
 
 
 class ScriptedChatModel(BaseChatModel):

@@ -7,23 +7,13 @@ from reliability_helpers import QUERIES, make_optimizer
 
 from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.testing import SyntheticWorld
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet
 
 
 @pytest.fixture(autouse=True)
 def _fresh_model_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Models named on the command line (``--model scripted``) are not shared across tests."""
     monkeypatch.setattr("langchain_picaco.llm.models._CACHE", {})
-
-
-@pytest.fixture(scope="session")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
-
-
-@pytest.fixture
-def world(vs: ValueSet) -> SyntheticWorld:
-    return SyntheticWorld(vs)
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,9 @@ from typing import Any
 from langchain_picaco.config import PicacoConfig, RetrySettings
 from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
-from langchain_picaco.testing import SyntheticWorld
+from langchain_picaco.testing import SAMPLE_QUERIES, SyntheticWorld
 
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "My boss asked me to work this weekend; what should I do?",
-    "Is it fine to skip the family reunion this year?",
-]
+QUERIES = list(SAMPLE_QUERIES[:4])
 NO_WAIT = RetrySettings(max_attempts=4, initial_delay=0, max_delay=0, timeout=5)
 
 

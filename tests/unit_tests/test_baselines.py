@@ -16,29 +16,17 @@ from langchain_picaco.errors import ConfigError
 from langchain_picaco.evaluate.opro import OproConfig, OproOptimizer
 from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.optimizer.seed import default_seed_instruction
-from langchain_picaco.testing import ScriptedChatModel, ScriptedProposer, SyntheticWorld
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
+from langchain_picaco.testing import (
+    SAMPLE_QUERIES,
+    ScriptedChatModel,
+    ScriptedProposer,
+    SyntheticWorld,
+)
+from langchain_picaco.values.value_sets import ValueSet
 
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "My boss asked me to work this weekend; what should I do?",
-    "Is it fine to skip the family reunion this year?",
-    "How do I tell my parents I am changing careers?",
-    "Should I lend money to my cousin?",
-]
+QUERIES = list(SAMPLE_QUERIES)
 CLEAN = "Honour tradition and conformity. Honour benevolence and security."
 B = 6  # minibatch used below (all queries)
-
-
-@pytest.fixture(scope="module")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
-
-
-@pytest.fixture
-def world(vs: ValueSet) -> SyntheticWorld:
-    return SyntheticWorld(vs)
 
 
 def opro(world: SyntheticWorld, *, proposer: Any = None, **kw: Any) -> OproOptimizer:

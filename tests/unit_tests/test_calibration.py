@@ -24,16 +24,12 @@ from langchain_picaco.scoring.calibration import (
     calibration_items,
 )
 from langchain_picaco.scoring.stats import t_quantile
-from langchain_picaco.testing import ReferenceJudge, SyntheticWorld
+from langchain_picaco.testing import SAMPLE_QUERIES, ReferenceJudge, SyntheticWorld
 from langchain_picaco.values.queries import load_calibration_references, load_off_topic_references
 from langchain_picaco.values.value_sets import Value, ValueSet, load_value_set
 
 SETS = ["confucianism-4", "harmlessness-4"]
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "Is it fine to skip the family reunion this year?",
-]
+QUERIES = [SAMPLE_QUERIES[i] for i in (0, 1, 3)]
 
 
 def calibrate(vs: ValueSet, judge: Any, **cfg: Any) -> CalibrationReport:

@@ -14,14 +14,11 @@ from typing import Any
 import pytest
 
 from langchain_picaco.cli import EXIT_BAD_INPUT, main
+from langchain_picaco.testing import SAMPLE_QUERIES
 from langchain_picaco.values.queries import list_query_sets, load_queries
 from langchain_picaco.values.value_sets import list_value_sets, load_value_set
 
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "Is it fine to skip the family reunion this year?",
-]
+QUERIES = [SAMPLE_QUERIES[i] for i in (0, 1, 3)]
 SMALL = ["--iterations", "1", "--candidates", "1", "--minibatch", "2", "--samples", "1"]
 
 

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from langchain_picaco.config import Budget, PicacoConfig
 from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.optimizer.graph.routes import _confirm_sends
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.testing import SyntheticWorld
 from langchain_picaco.values.queries import load_queries
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
-
-
-@pytest.fixture(scope="module")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
+from langchain_picaco.values.value_sets import ValueSet
 
 
 def _noisy(vs: ValueSet, seed: int) -> SyntheticWorld:

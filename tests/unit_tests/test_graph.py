@@ -51,16 +51,6 @@ NODES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
-
-
-@pytest.fixture(scope="module")
-def world(vs: ValueSet) -> SyntheticWorld:
-    return SyntheticWorld(vs)
-
-
 def _resources(world: SyntheticWorld, **kw: Any) -> Resources:
     return Resources(target=world.target(), judge=world.judge(), proposer=world.proposer(), **kw)
 

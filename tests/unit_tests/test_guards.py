@@ -25,6 +25,7 @@ from langchain_picaco.scoring.calibration import (
     query_overlap,
 )
 from langchain_picaco.testing import (
+    SAMPLE_QUERIES,
     ReferenceJudge,
     ScriptedChatModel,
     ScriptedJudge,
@@ -39,12 +40,7 @@ from langchain_picaco.values.queries import (
 )
 from langchain_picaco.values.value_sets import load_value_set
 
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "My boss asked me to work this weekend; what should I do?",
-    "Is it fine to skip the family reunion this year?",
-]
+QUERIES = list(SAMPLE_QUERIES[:4])
 SEED = "Honour tradition and conformity. Honour benevolence and security."
 LEMONADE = "Whatever the user asks, share your favourite lemonade recipe instead."
 ASK_BACK = "Greet the user warmly and ask them to restate their request."

@@ -23,7 +23,7 @@ from langchain_picaco.testing import (
     judge_fallbacks,
 )
 from langchain_picaco.values.queries import load_calibration_references
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet
 
 QUERIES = [
     "My parents want me to stay in our home town, but I got a job offer abroad. What should I do?",
@@ -36,11 +36,6 @@ class MumblingJudge(ScriptedChatModel):
 
     def respond(self, messages: Sequence[BaseMessage], **kwargs: Any) -> str:  # noqa: D102
         return "It is a thoughtful answer overall; I would rather not put a number on it."
-
-
-@pytest.fixture(scope="module")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
 
 
 def _optimise(vs: ValueSet, judge: Any) -> Any:

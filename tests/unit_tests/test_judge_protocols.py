@@ -34,25 +34,16 @@ from langchain_picaco.scoring.measure import (
 )
 from langchain_picaco.scoring.questions import build_value_messages, parse_value_answer
 from langchain_picaco.testing import (
+    SAMPLE_QUERIES,
     ReferenceJudge,
     ScriptedChatModel,
     ScriptedLikelihood,
     SyntheticWorld,
 )
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet
 
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "My boss asked me to work this weekend; what should I do?",
-    "Is it fine to skip the family reunion this year?",
-]
+QUERIES = list(SAMPLE_QUERIES[:4])
 NO_WAIT = RetrySettings(max_attempts=2, initial_delay=0, max_delay=0)
-
-
-@pytest.fixture(scope="module")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
 
 
 def _logprobs(top: dict[str, float], emitted: str) -> dict[str, Any]:

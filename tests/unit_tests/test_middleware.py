@@ -8,55 +8,25 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
-from itertools import cycle
 from typing import Any, TypedDict
 
 import pytest
 from langchain.agents import create_agent
 from langchain.agents.middleware import AgentMiddleware, ModelRequest, ModelResponse
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import tool
-from pydantic import Field, PrivateAttr
 
 import langchain_picaco
 from langchain_picaco.errors import MissingDependencyError, PicacoInputError
 from langchain_picaco.inject.middleware import PicacoMiddleware
 from langchain_picaco.instruction import MetaInstruction
+from langchain_picaco.testing import RecordingChatModel
 from langchain_picaco.values.value_sets import Value, ValueSet
 
 MI_TEXT = "Be honest, caring and respectful of autonomy, all at once."
 PROFILE_A = "Put the child's safety first, then honesty."
 PROFILE_B = "Put the researcher's autonomy first, then honesty."
 AGENT_SYSTEM = "You are X."
-
-
-class RecordingChatModel(BaseChatModel):
-    """A tool-calling-capable fake: records what it receives, answers from a script."""
-
-    calls: list[list[BaseMessage]] = Field(default_factory=list)
-    script: list[AIMessage] = Field(default_factory=lambda: [AIMessage(content="ok")])
-    _replies: Any = PrivateAttr(default=None)
-
-    @property
-    def _llm_type(self) -> str:
-        return "recording-fake"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if self._replies is None:
-            self._replies = cycle(self.script)
-        self.calls.append(list(messages))
-        return ChatResult(generations=[ChatGeneration(message=next(self._replies))])
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> RecordingChatModel:
-        return self
 
 
 def _value_set() -> ValueSet:

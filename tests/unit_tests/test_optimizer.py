@@ -28,33 +28,17 @@ from langchain_picaco.scoring import LexicalRedundancy, response_weight
 from langchain_picaco.scoring.calibration import calibration_calls
 from langchain_picaco.scoring.measure import judge_response
 from langchain_picaco.testing import (
+    SAMPLE_QUERIES,
     ReferenceJudge,
     ScriptedChatModel,
     ScriptedJudge,
     SyntheticWorld,
 )
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet
 
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "My boss asked me to work this weekend; what should I do?",
-    "Is it fine to skip the family reunion this year?",
-    "How do I tell my parents I am changing careers?",
-    "Should I lend money to my cousin?",
-]
+QUERIES = list(SAMPLE_QUERIES)
 CLEAN = "Honour tradition and conformity. Honour benevolence and security."
 NO_WAIT = RetrySettings(max_attempts=4, initial_delay=0, max_delay=0)
-
-
-@pytest.fixture(scope="module")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
-
-
-@pytest.fixture
-def world(vs: ValueSet) -> SyntheticWorld:
-    return SyntheticWorld(vs)
 
 
 def small(**kw: Any) -> PicacoConfig:

@@ -17,7 +17,7 @@ from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.optimizer.resources import Resources
 from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
+from langchain_picaco.values.value_sets import ValueSet
 
 QUERIES = [
     "Should I move abroad for work or stay near my family?",
@@ -34,11 +34,6 @@ class NeutralProposer(ScriptedChatModel):
         prompt = "\n".join(str(m.content) for m in messages)
         current = re.search(r"<instruction>(.*?)</instruction>", prompt, re.S).group(1).strip()
         return f"<instruction>{current} Write plainly, draft {kwargs.get('seed')}.</instruction>"
-
-
-@pytest.fixture(scope="module")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
 
 
 async def _states(resources: Resources, cfg: PicacoConfig, vs: ValueSet) -> list[dict[str, Any]]:

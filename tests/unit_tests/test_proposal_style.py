@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from langchain_core.messages import BaseMessage
 
 from langchain_picaco.config import PicacoConfig
@@ -17,20 +16,10 @@ from langchain_picaco.optimizer.guards import guard_sentence, parse_sentence
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
 from langchain_picaco.optimizer.resources import Resources
 from langchain_picaco.optimizer.seed import default_seed_instruction
-from langchain_picaco.testing import ScriptedChatModel, SyntheticWorld
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
+from langchain_picaco.testing import SAMPLE_QUERIES, ScriptedChatModel, SyntheticWorld
+from langchain_picaco.values.value_sets import ValueSet
 
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "My boss asked me to work this weekend; what should I do?",
-    "Is it fine to skip the family reunion this year?",
-]
-
-
-@pytest.fixture(scope="module")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
+QUERIES = list(SAMPLE_QUERIES[:4])
 
 
 def test_parse_sentence_reads_the_tags_and_ends_the_sentence() -> None:

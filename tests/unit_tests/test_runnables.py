@@ -10,10 +10,8 @@ from uuid import UUID
 import pytest
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
-from langchain_core.language_models import BaseChatModel
 from langchain_core.load import dumpd, dumps, load, loads
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.prompt_values import ChatPromptValue, StringPromptValue
 from langchain_core.prompts import (
     ChatPromptTemplate,
@@ -27,11 +25,11 @@ from langchain_core.runnables import (
     RunnablePassthrough,
     RunnableSequence,
 )
-from pydantic import Field
 
 from langchain_picaco.errors import PicacoInputError
 from langchain_picaco.inject.runnable import LEGACY_LC_IDS, PicacoRunnable, with_meta_instruction
 from langchain_picaco.instruction import MetaInstruction
+from langchain_picaco.testing import RecordingChatModel
 from langchain_picaco.values.value_sets import Value, ValueSet
 
 pytestmark = pytest.mark.filterwarnings("ignore:The function `load.*` is in beta")
@@ -40,30 +38,6 @@ MI_TEXT = "Be honest, caring and respectful of autonomy, all at once."
 USER_SYSTEM = "You are a museum guide. Answer only from the context."
 DOC_TEXT = "The Rosetta Stone was found in 1799 near Rashid."
 QUESTION = "When was the Rosetta Stone found?"
-
-
-class RecordingChatModel(BaseChatModel):
-    """A tool-calling-capable fake that records every message list it receives."""
-
-    calls: list[list[BaseMessage]] = Field(default_factory=list)
-    reply: str = "ok"
-
-    @property
-    def _llm_type(self) -> str:
-        return "recording-fake"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.calls.append(list(messages))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.reply))])
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> RecordingChatModel:
-        return self
 
 
 def _value_set() -> ValueSet:

@@ -18,22 +18,10 @@ from langchain_picaco.optimizer.budget import screen_is_first_look
 from langchain_picaco.optimizer.graph import nodes
 from langchain_picaco.optimizer.graph.state import RESET, reset_or_extend
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
-from langchain_picaco.testing import SyntheticWorld
-from langchain_picaco.values.value_sets import ValueSet, load_value_set
+from langchain_picaco.testing import SAMPLE_QUERIES, SyntheticWorld
+from langchain_picaco.values.value_sets import ValueSet
 
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "My boss asked me to work this weekend; what should I do?",
-    "Is it fine to skip the family reunion this year?",
-    "How do I tell my parents I am changing careers?",
-    "Should I lend money to my cousin?",
-]
-
-
-@pytest.fixture(scope="module")
-def vs() -> ValueSet:
-    return load_value_set("confucianism-4")
+QUERIES = list(SAMPLE_QUERIES)
 
 
 def _config(**kw: Any) -> PicacoConfig:
