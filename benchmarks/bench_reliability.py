@@ -35,20 +35,19 @@ from typing import Any
 from langchain_picaco.config import PicacoConfig, RetrySettings
 from langchain_picaco.errors import ModelCallError
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
-from langchain_picaco.testing import FAULT_KINDS, FAULT_REPORT_KEYS, FaultyChatModel, SyntheticWorld
+from langchain_picaco.testing import (
+    FAULT_KINDS,
+    FAULT_REPORT_KEYS,
+    SAMPLE_QUERIES,
+    FaultyChatModel,
+    SyntheticWorld,
+)
 from langchain_picaco.values.value_sets import load_value_set
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "reliability"))
 
-QUERIES = [
-    "Should I move abroad for work or stay near my family?",
-    "How should I plan my daughter's wedding?",
-    "My boss asked me to work this weekend; what should I do?",
-    "Is it fine to skip the family reunion this year?",
-    "How do I tell my parents I am changing careers?",
-    "Should I lend money to my cousin?",
-]
+QUERIES = list(SAMPLE_QUERIES)
 
 
 def config(hang: bool) -> PicacoConfig:
