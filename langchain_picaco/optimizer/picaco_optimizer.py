@@ -33,7 +33,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
-from langchain_picaco._async import run_sync
+from langchain_picaco._async import run_sync, sync_twin
 from langchain_picaco.config import PicacoConfig, config_from_kwargs
 from langchain_picaco.errors import ConfigError, MissingDependencyError, QueryError
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
@@ -356,24 +356,6 @@ class PicacoOptimizer:
         )
 
     # ------------------------------------------------------------------ optimisation
-    def optimize(
-        self,
-        queries: Sequence[str] | str | Path | None = None,
-        *,
-        seed_instruction: str | None = None,
-        thread_id: str | None = None,
-        calibration: CalibrationReport | None = None,
-    ) -> MetaInstruction:
-        """Run PICACO and return the best meta-instruction (sync; see :meth:`aoptimize`)."""
-        return run_sync(
-            lambda: self.aoptimize(
-                queries,
-                seed_instruction=seed_instruction,
-                thread_id=thread_id,
-                calibration=calibration,
-            )
-        )
-
     async def aoptimize(
         self,
         queries: Sequence[str] | str | Path | None = None,
@@ -465,6 +447,10 @@ class PicacoOptimizer:
                 snapshot = await graph.aget_state(run_config)
                 last = dict(snapshot.values)
             return self._artifact(last, started)
+
+    @sync_twin(aoptimize)
+    def optimize(*args: Any, **kwargs: Any) -> MetaInstruction:
+        """Sync twin of :meth:`aoptimize` (the docstring is replaced by aoptimize's)."""
 
     def _check_resumable(self, snapshot: Any, queries: Sequence[str], tid: str) -> None:
         """Refuse to resume (or reread) a run with other queries, values or settings."""
@@ -629,19 +615,7 @@ class PicacoOptimizer:
         qs = self._queries(queries, "heldout")
         self.check_context(qs, text)
         cfg = self.config
-        res = self.resources
-        target, judge = (
-            ModelCaller(
-                model,
-                role,
-                retry=cfg.retry,
-                max_concurrency=cfg.max_concurrency,
-                group=id(res),
-                rate_limiter=res.rate_limiter,
-                cache=res.cache,
-            )
-            for role, model in (("target", self.target), ("judge", self.judge))
-        )
+        target, judge = (self.resources.caller(role, cfg) for role in ("target", "judge"))
         usage = CallUsage()
         started = time.monotonic()
         protocol = self._judge_protocol()

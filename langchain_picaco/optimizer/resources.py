@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from langchain_picaco.llm.calls import ModelCaller
 from langchain_picaco.scoring import LexicalRedundancy, Redundancy
+
+if TYPE_CHECKING:
+    from langchain_picaco.config import PicacoConfig
 
 __all__ = ["Likelihood", "Resources"]
 
@@ -49,3 +53,19 @@ class Resources:
     likelihood: Likelihood | None = None
     rate_limiter: Any | None = None
     cache: Any | None = None
+
+    def caller(self, role: str, config: PicacoConfig) -> ModelCaller:
+        """A counted, retried caller of the ``role`` model (``"target"``, ``"judge"``, ...).
+
+        Callers made from one ``Resources`` share its concurrency bound (``group``), its rate
+        limiter and its call cache.
+        """
+        return ModelCaller(
+            getattr(self, role),
+            role,
+            retry=config.retry,
+            max_concurrency=config.max_concurrency,
+            group=id(self),
+            rate_limiter=self.rate_limiter,
+            cache=self.cache,
+        )

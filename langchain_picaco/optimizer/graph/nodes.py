@@ -109,18 +109,7 @@ class PicacoNodes:
 
     def caller(self, runtime: Runtime[PicacoContext], role: str, values: Any) -> ModelCaller:
         """A model caller for ``role``, sharing the run's concurrency bound."""
-        res = self.resources(runtime, values)
-        cfg = config_of(runtime)
-        model = getattr(res, role)
-        return ModelCaller(
-            model,
-            role,
-            retry=cfg.retry,
-            max_concurrency=cfg.max_concurrency,
-            group=id(res),
-            rate_limiter=res.rate_limiter,
-            cache=res.cache,
-        )
+        return self.resources(runtime, values).caller(role, config_of(runtime))
 
     @staticmethod
     def _emit(runtime: Runtime[PicacoContext], event: dict[str, Any]) -> None:
