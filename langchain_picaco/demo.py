@@ -32,8 +32,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from langchain_picaco.instruction import MetaInstruction, ValueScores
+    from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
     from langchain_picaco.scoring.calibration import CalibrationReport
+    from langchain_picaco.values.value_sets import ValueSet
 
 __all__ = ["heldout_verdict", "main", "outcome_lines"]
 
@@ -151,8 +155,8 @@ def heldout_verdict(columns: dict[str, ValueScores]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo; returns the exit code."""
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The demo's command line, parsed."""
     parser = argparse.ArgumentParser(prog="python -m langchain_picaco.demo")
     parser.add_argument("--values", default="confucianism-4")
     parser.add_argument("--target", default="local", help="model to align (default: local)")
@@ -185,23 +189,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-pairs", type=int, default=1, help="reference pairs per value")
     parser.add_argument("--max-tokens", type=int, default=90, help="per target response")
     parser.add_argument("--out", default="runs/demo")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    from langchain_core.prompts import ChatPromptTemplate
 
-    from langchain_picaco import PicacoConfig, PicacoOptimizer, load_queries, load_value_set
-    from langchain_picaco.evaluate.plots import plot_scores
+def _say_lines(lines: Sequence[str]) -> None:
+    """Print each of ``lines``."""
+    for line in lines:
+        _say(line)
+
+
+def _resolve_models(args: argparse.Namespace) -> tuple[BaseChatModel, BaseChatModel, BaseChatModel]:
+    """The target, judge and proposer the command line names, announced."""
     from langchain_picaco.llm.models import resolve_model
-    from langchain_picaco.optimizer.seed import default_seed_instruction
-    from langchain_picaco.values.queries import load_calibration_references
 
-    started = time.monotonic()
-    out = Path(args.out)
-    value_set = load_value_set(args.values)
-    queries = load_queries(value_set.name, split="optimize")[: args.queries]
-    heldout = load_queries(value_set.name, split="heldout")[: args.heldout]
-
-    _say("== langchain-picaco demo: PICACO on the embedded local models (no API key) ==")
     target = resolve_model(args.target, role="target", max_tokens=args.max_tokens)
     judge = resolve_model(args.judge, role="judge")
     proposer = resolve_model(args.proposer, role="proposer", max_tokens=120)
@@ -209,10 +209,19 @@ def main(argv: list[str] | None = None) -> int:
         f"target: {target.model_name}; judge: {judge.model_name} ({args.judge_protocol}); "  # type: ignore[attr-defined]
         f"proposer: {proposer.model_name} ({args.proposal_style})"
     )  # type: ignore[attr-defined]
-    _say(f"value set: {value_set.name}: {', '.join(value_set.names)}")
-    _say(f"queries: {len(queries)} for optimisation, {len(heldout)} held out")
-    value_list = default_seed_instruction(value_set)
-    seed_text = value_list if args.seed_instruction == "values" else args.seed_instruction
+    return target, judge, proposer
+
+
+def _build_optimizer(
+    args: argparse.Namespace,
+    value_set: ValueSet,
+    minibatch: int,
+    models: tuple[BaseChatModel, BaseChatModel, BaseChatModel],
+) -> PicacoOptimizer:
+    """The demo's optimiser: one sample a query, one look, the screen on every query."""
+    from langchain_picaco import PicacoConfig, PicacoOptimizer
+
+    target, judge, proposer = models
     config = PicacoConfig(
         iterations=args.iterations,
         candidates=args.candidates,
@@ -224,67 +233,100 @@ def main(argv: list[str] | None = None) -> int:
         # Screening samples the candidates (the likelihood screen favours the incumbent when
         # its pool holds only its own greedy responses, as with one sample per query).
         selection="sampling",
-        minibatch=len(queries),
+        minibatch=minibatch,
         max_concurrency=2,
         seed=0,
         judge_protocol=args.judge_protocol,
         proposal_style=args.proposal_style,
         calibrate=False,  # the check below is the run's calibration (passed to optimize)
     )
-    optimizer = PicacoOptimizer(
-        target, values=value_set, judge=judge, proposer=proposer, config=config
-    )
+    return PicacoOptimizer(target, values=value_set, judge=judge, proposer=proposer, config=config)
+
+
+def _check_judge(
+    optimizer: PicacoOptimizer, value_set: ValueSet, check_pairs: int, started: float
+) -> CalibrationReport:
+    """Step 1: calibrate the judge on a few shipped reference pairs per value."""
+    from langchain_picaco.values.queries import load_calibration_references
 
     _say(
-        f"\n== 1. can the judge see the values? ({args.check_pairs} reference pair(s) per value; "
+        f"\n== 1. can the judge see the values? ({check_pairs} reference pair(s) per value; "
         "the full check is 'picaco calibrate') =="
     )
     refs = {
-        name: entries[: args.check_pairs]
+        name: entries[:check_pairs]
         for name, entries in load_calibration_references(list(value_set.names)).items()
     }
     calibration = optimizer.calibrate(references=refs, off_topic=[])
     _say(calibration.table("plain"))
     _say(f"({time.monotonic() - started:.0f} s so far)")
+    return calibration
 
+
+def _optimise(
+    optimizer: PicacoOptimizer,
+    queries: list[str],
+    calibration: CalibrationReport,
+    seed_text: str,
+    out: Path,
+) -> tuple[MetaInstruction, Path]:
+    """Step 2: optimise from ``seed_text`` and save the artifact; returns both."""
     _say("\n== 2. optimise ==")
     _say(str(optimizer.plan(queries)))
     _say(f"seed instruction: {seed_text}")
     mi = optimizer.optimize(queries, calibration=calibration, seed_instruction=seed_text)
-    artifact = mi.save(out / "meta_instruction.json")
+    return mi, mi.save(out / "meta_instruction.json")
+
+
+def _print_scores(mi: MetaInstruction, value_set: ValueSet, started: float) -> None:
+    """Print the bare model's, the seed's and PICACO's scores and the run's usage."""
     _say("\nper-value judge scores (1..5) on the optimisation queries:")
     columns = {
         "bare model": mi.reference_scores.get("bare"),
         "seed": mi.reference_scores.get("seed"),
     }
     columns["PICACO"] = mi.scores
-    for line in _table(value_set.names, {k: v for k, v in columns.items() if v is not None}):
-        _say(line)
+    _say_lines(_table(value_set.names, {k: v for k, v in columns.items() if v is not None}))
     _say(
         f"({mi.usage.calls} calls, {mi.usage.input_tokens + mi.usage.output_tokens:,} tokens; "
         f"{time.monotonic() - started:.0f} s so far)"
     )
 
-    _say("\n== 3. outcome ==")
-    for line in outcome_lines(mi, calibration):
-        _say(line)
-    if mi.text != seed_text:
-        _say(
-            f"\n== held-out queries: seed vs PICACO vs the value list ({len(heldout)} queries, "
-            "same seeds) =="
-        )
-        held = {"seed": optimizer.evaluate(seed_text, heldout).scores}
-        held["PICACO"] = optimizer.evaluate(mi, heldout).scores
-        if value_list != seed_text:
-            held["value list (Q+IF)"] = optimizer.evaluate(value_list, heldout).scores
-        for line in _table(value_set.names, held):
-            _say(line)
-        _say(heldout_verdict(held))
-    _say(f"\nartifact: {artifact}")
+
+def _compare_heldout(
+    optimizer: PicacoOptimizer,
+    mi: MetaInstruction,
+    heldout: list[str],
+    value_set: ValueSet,
+    seed_text: str,
+    value_list: str,
+) -> None:
+    """Score the seed, PICACO and the value list on the held-out queries and print them."""
+    _say(
+        f"\n== held-out queries: seed vs PICACO vs the value list ({len(heldout)} queries, "
+        "same seeds) =="
+    )
+    held = {"seed": optimizer.evaluate(seed_text, heldout).scores}
+    held["PICACO"] = optimizer.evaluate(mi, heldout).scores
+    if value_list != seed_text:
+        held["value list (Q+IF)"] = optimizer.evaluate(value_list, heldout).scores
+    _say_lines(_table(value_set.names, held))
+    _say(heldout_verdict(held))
+
+
+def _save_plot(mi: MetaInstruction, path: Path) -> None:
+    """Plot the scores to ``path``, or say why not (the plot extra is optional)."""
+    from langchain_picaco.evaluate.plots import plot_scores
+
     try:
-        _say(f"plot: {plot_scores(mi, out / 'scores.png')}")
+        _say(f"plot: {plot_scores(mi, path)}")
     except ImportError as exc:  # the plot extra is optional
         _say(f"plot skipped: {exc}")
+
+
+def _show_injection(mi: MetaInstruction, target: BaseChatModel, heldout: list[str]) -> None:
+    """Step 4: show the instruction injected into a chain, and the target's answer."""
+    from langchain_core.prompts import ChatPromptTemplate
 
     _say("\n== 4. the instruction injected into a chain (prompt | picaco | model) ==")
     prompt = ChatPromptTemplate.from_messages(
@@ -295,6 +337,41 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"[{m.type}] {m.content}")
     answer = (prompt | mi.as_runnable() | target).invoke({"question": heldout[0]})
     _say(f"[answer] {answer.content}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the exit code."""
+    args = _parse_args(argv)
+
+    from langchain_picaco import load_queries, load_value_set
+    from langchain_picaco.optimizer.seed import default_seed_instruction
+
+    started = time.monotonic()
+    out = Path(args.out)
+    value_set = load_value_set(args.values)
+    queries = load_queries(value_set.name, split="optimize")[: args.queries]
+    heldout = load_queries(value_set.name, split="heldout")[: args.heldout]
+
+    _say("== langchain-picaco demo: PICACO on the embedded local models (no API key) ==")
+    models = _resolve_models(args)
+    _say(f"value set: {value_set.name}: {', '.join(value_set.names)}")
+    _say(f"queries: {len(queries)} for optimisation, {len(heldout)} held out")
+    value_list = default_seed_instruction(value_set)
+    seed_text = value_list if args.seed_instruction == "values" else args.seed_instruction
+    optimizer = _build_optimizer(args, value_set, len(queries), models)
+
+    calibration = _check_judge(optimizer, value_set, args.check_pairs, started)
+    mi, artifact = _optimise(optimizer, queries, calibration, seed_text, out)
+    _print_scores(mi, value_set, started)
+
+    _say("\n== 3. outcome ==")
+    _say_lines(outcome_lines(mi, calibration))
+    if mi.text != seed_text:
+        _compare_heldout(optimizer, mi, heldout, value_set, seed_text, value_list)
+    _say(f"\nartifact: {artifact}")
+    _save_plot(mi, out / "scores.png")
+
+    _show_injection(mi, models[0], heldout)
     _say(
         "\nThe judge is a 1.5B model: read its scores with the calibration above (values it does "
         "not clearly see are scored with noise). A stronger judge (--judge provider:model) gives "
