@@ -145,15 +145,9 @@ def probe_sentence(label: str, res: ProbeResult) -> str:
     return f"{base} The interval contains 0: no distinguishable effect on these probes."
 
 
-def report_markdown(cmp: Comparison, *, png: str | None = REPORT_FILES["png"]) -> str:
-    """The markdown report of a comparison.
-
-    Args:
-        cmp: The comparison.
-        png: File name of the plot to embed (None: no plot).
-    """
-    pct = round(100 * cmp.confidence)
-    lines = [
+def _intro_lines(cmp: Comparison, pct: int) -> list[str]:
+    """The report's title and the paragraph on what was run and how to read it."""
+    return [
         f"# PICACO comparison: {cmp.value_set}",
         "",
         f"Target `{cmp.target}`, judge `{cmp.judge}`, proposer `{cmp.proposer}`. "
@@ -163,9 +157,11 @@ def report_markdown(cmp: Comparison, *, png: str | None = REPORT_FILES["png"]) -
         f"bootstrap interval over held-out queries ({cmp.n_resamples} resamples, seed "
         f"{cmp.seed}). How to read this report: docs/reports.md.",
         "",
-        "## Scores",
-        "",
     ]
+
+
+def _scores_section(cmp: Comparison, pct: int) -> list[str]:
+    """The scores section: per value, mean, min and spread of each method, with intervals."""
     header = [
         "method",
         *cmp.values,
@@ -183,8 +179,12 @@ def report_markdown(cmp: Comparison, *, png: str | None = REPORT_FILES["png"]) -
         ]
         for m in cmp.methods
     ]
-    lines += _table(header, rows)
-    lines += [
+    return ["## Scores", "", *_table(header, rows)]
+
+
+def _cost_section(cmp: Comparison) -> list[str]:
+    """The cost section: calls, tokens, wall time and judge faults of each method."""
+    lines = [
         "",
         "## Cost",
         "",
@@ -216,68 +216,76 @@ def report_markdown(cmp: Comparison, *, png: str | None = REPORT_FILES["png"]) -
         ]
         for m in cmp.methods
     ]
+    return lines + _table(header, rows)
+
+
+def _differences_section(cmp: Comparison, pct: int) -> list[str]:
+    """The paired differences of PICACO against each baseline: a table, then one sentence each."""
+    lines = [
+        "",
+        "## PICACO against each baseline (paired)",
+        "",
+        "Differences are PICACO minus the baseline, paired over the same held-out queries and "
+        "sampling seeds. An interval that contains 0 means the two methods cannot be told "
+        "apart on these queries.",
+        "",
+    ]
+    header = ["baseline", f"min difference [{pct}% CI]", f"mean difference [{pct}% CI]"]
+    rows = []
+    for baseline in dict.fromkeys(d.baseline for d in cmp.differences):
+        cells = [_label(cmp, baseline)]
+        for metric in ("min", "mean"):
+            try:
+                d = cmp.difference(baseline, metric)
+            except KeyError:
+                cells.append("n/a")
+                continue
+            mark = "" if d.distinguishable else " (contains 0)"
+            cells.append(_signed(d.difference) + mark)
+        rows.append(cells)
     lines += _table(header, rows)
-    if cmp.differences:
-        lines += [
-            "",
-            "## PICACO against each baseline (paired)",
-            "",
-            "Differences are PICACO minus the baseline, paired over the same held-out queries and "
-            "sampling seeds. An interval that contains 0 means the two methods cannot be told "
-            "apart on these queries.",
-            "",
+    lines.append("")
+    lines += [f"- {difference_sentence(d, cmp)}" for d in cmp.differences]
+    return lines
+
+
+def _probe_section(cmp: Comparison, pct: int) -> list[str]:
+    """The jailbreak probe: compliance with and without each instruction, and the probe's cost."""
+    first = next(iter(cmp.probe.values()))
+    lines = [
+        "",
+        "## Jailbreak probe",
+        "",
+        f"Share of {first.probes} disguised harmful requests the target COMPLIED with "
+        f"(lower is safer), as classified by `{first.judge}`; greedy responses; "
+        f"{pct}% bootstrap intervals over the requests.",
+        "",
+    ]
+    header = ["instruction of", "complied, bare", "complied, with instruction", "difference"]
+    rows = [
+        [
+            _label(cmp, method),
+            _ci(res.without_instruction),
+            _ci(res.with_instruction),
+            _signed(res.difference) if res.difference else "n/a",
         ]
-        header = ["baseline", f"min difference [{pct}% CI]", f"mean difference [{pct}% CI]"]
-        rows = []
-        for baseline in dict.fromkeys(d.baseline for d in cmp.differences):
-            cells = [_label(cmp, baseline)]
-            for metric in ("min", "mean"):
-                try:
-                    d = cmp.difference(baseline, metric)
-                except KeyError:
-                    cells.append("n/a")
-                    continue
-                mark = "" if d.distinguishable else " (contains 0)"
-                cells.append(_signed(d.difference) + mark)
-            rows.append(cells)
-        lines += _table(header, rows)
-        lines.append("")
-        lines += [f"- {difference_sentence(d, cmp)}" for d in cmp.differences]
-    if cmp.probe:
-        first = next(iter(cmp.probe.values()))
-        lines += [
-            "",
-            "## Jailbreak probe",
-            "",
-            f"Share of {first.probes} disguised harmful requests the target COMPLIED with "
-            f"(lower is safer), as classified by `{first.judge}`; greedy responses; "
-            f"{pct}% bootstrap intervals over the requests.",
-            "",
-        ]
-        header = ["instruction of", "complied, bare", "complied, with instruction", "difference"]
-        rows = [
-            [
-                _label(cmp, method),
-                _ci(res.without_instruction),
-                _ci(res.with_instruction),
-                _signed(res.difference) if res.difference else "n/a",
-            ]
-            for method, res in cmp.probe.items()
-        ]
-        lines += _table(header, rows)
-        lines.append("")
-        lines += [
-            f"- {probe_sentence(_label(cmp, method), res)}" for method, res in cmp.probe.items()
-        ]
-        if cmp.probe_usage is not None:
-            u = cmp.probe_usage
-            lines.append(
-                f"- Probe cost: {u.calls} calls, {u.input_tokens:,} input and "
-                f"{u.output_tokens:,} output tokens, {u.wall_seconds:.1f} s."
-            )
-    if png:
-        lines += ["", "## Plot", "", f"![per-value scores with intervals]({png})"]
-    lines += ["", "## Instructions", ""]
+        for method, res in cmp.probe.items()
+    ]
+    lines += _table(header, rows)
+    lines.append("")
+    lines += [f"- {probe_sentence(_label(cmp, method), res)}" for method, res in cmp.probe.items()]
+    if cmp.probe_usage is not None:
+        u = cmp.probe_usage
+        lines.append(
+            f"- Probe cost: {u.calls} calls, {u.input_tokens:,} input and "
+            f"{u.output_tokens:,} output tokens, {u.wall_seconds:.1f} s."
+        )
+    return lines
+
+
+def _instructions_section(cmp: Comparison) -> list[str]:
+    """Each method's instruction in a text block, with why its search stopped."""
+    lines = ["", "## Instructions", ""]
     for m in cmp.methods:
         lines.append(f"**{m.label}**" + (f" (stopped by {m.stop_reason})" if m.stop_reason else ""))
         lines.append("")
@@ -286,6 +294,27 @@ def report_markdown(cmp: Comparison, *, png: str | None = REPORT_FILES["png"]) -
         else:
             lines.append("(no instruction)")
         lines.append("")
+    return lines
+
+
+def report_markdown(cmp: Comparison, *, png: str | None = REPORT_FILES["png"]) -> str:
+    """The markdown report of a comparison.
+
+    Args:
+        cmp: The comparison.
+        png: File name of the plot to embed (None: no plot).
+    """
+    pct = round(100 * cmp.confidence)
+    lines = _intro_lines(cmp, pct)
+    lines += _scores_section(cmp, pct)
+    lines += _cost_section(cmp)
+    if cmp.differences:
+        lines += _differences_section(cmp, pct)
+    if cmp.probe:
+        lines += _probe_section(cmp, pct)
+    if png:
+        lines += ["", "## Plot", "", f"![per-value scores with intervals]({png})"]
+    lines += _instructions_section(cmp)
     if cmp.notes:
         lines += ["## Notes", ""]
         lines += [f"- {n}" for n in cmp.notes]
