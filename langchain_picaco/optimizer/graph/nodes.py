@@ -21,7 +21,8 @@ import asyncio
 import math
 import random
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
@@ -72,6 +73,11 @@ from langchain_picaco.scoring.measure import (
 from langchain_picaco.scoring.stats import paired_gain, summarize_scores
 from langchain_picaco.values.value_sets import ValueSet
 
+if TYPE_CHECKING:
+    from langchain_core.prompts import ChatPromptTemplate
+
+    from langchain_picaco.config import PicacoConfig
+
 __all__ = ["PicacoNodes", "budget_stop", "collect"]
 
 # Names of this module's public list in 0.1 that now live elsewhere and that it does not import
@@ -84,6 +90,156 @@ __getattr__, __dir__ = lazy_attributes(
         "Likelihood": "langchain_picaco.optimizer.resources",
     },
 )
+
+
+def _proposal_prompts(
+    state: PicacoState,
+    value_set: ValueSet,
+    scores: dict[str, float],
+    weakest: str,
+    sentences: bool,
+) -> tuple[ChatPromptTemplate, ChatPromptTemplate, dict[str, Any]]:
+    """The proposer's prompt, its repair prompt and their inputs, for the proposal style."""
+    if sentences:
+        prompt = prompts.PROPOSER_SENTENCE_PROMPT
+        repair = prompts.PROPOSER_SENTENCE_REPAIR_PROMPT
+        base = {
+            "instruction": state["instruction"],
+            "weakest": weakest,
+            "weakest_description": value_set.get(weakest).description,
+            "good_examples": pool_examples(state, "aligned", best=True, k=1),
+        }
+    else:
+        prompt, repair = prompts.PROPOSER_PROMPT, prompts.PROPOSER_REPAIR_PROMPT
+        base = {
+            "values": value_set.describe(),
+            "instruction": state["instruction"],
+            "scores": "\n".join(
+                prompts.PROPOSER_SCORE_LINE.format(name=n, score=s) for n, s in scores.items()
+            )
+            or prompts.PROPOSER_NO_EXAMPLES,
+            "weakest": weakest,
+            "good_examples": pool_examples(state, "aligned", best=True),
+            "noisy_examples": pool_examples(state, "noisy", best=True),
+        }
+    return prompt, repair, base
+
+
+def _seen_instructions(state: PicacoState) -> list[str]:
+    """Instructions a candidate may not repeat: the incumbent and every accepted one."""
+    # A candidate that failed the noise test may come back (it gets fresh samples, and each
+    # round's test has its own share of the error rate); past incumbents may not.
+    return [
+        state["instruction"],
+        *(h["instruction"] for h in state.get("history") or [] if h.get("accepted")),
+    ]
+
+
+def _minibatch(cfg: PicacoConfig, iteration: int, n: int) -> list[int]:
+    """The round's screening minibatch: indices of queries, drawn with the round's seed."""
+    rng = random.Random(stable_seed(cfg.seed, "minibatch", iteration))
+    return sorted(rng.sample(range(n), min(cfg.minibatch, n)))
+
+
+@dataclass
+class _ProposalRound:
+    """One round of proposals: what the proposer is asked, and what the guards rejected."""
+
+    state: PicacoState
+    cfg: PicacoConfig
+    iteration: int
+    weakest: str
+    sentences: bool
+    prompt: ChatPromptTemplate
+    repair: ChatPromptTemplate
+    base: dict[str, Any]
+    seen: list[str]
+    rejected: list[Rejection]
+    usage: CallUsage
+
+    def read(self, reply: str) -> tuple[str, str | None]:
+        """The candidate in a reply, and why it is unusable (None: usable)."""
+        state, seen = self.state, self.seen
+        if not self.sentences:
+            text = parse_candidate(reply)
+            return text, guard_candidate(text, queries=state["queries"], seen=seen)
+        sentence = parse_sentence(reply, state["instruction"])
+        reason = guard_sentence(
+            sentence,
+            instruction=state["instruction"],
+            value_description=self.base["weakest_description"],
+            queries=state["queries"],
+        )
+        text = f"{state['instruction']} {sentence}".strip()
+        if reason is not None:
+            return sentence, reason
+        return text, guard_candidate(text, queries=state["queries"], seen=seen)
+
+    async def ask(
+        self,
+        caller: ModelCaller,
+        config: RunnableConfig,
+        variant: int,
+        proposed: Callable[[int], None],
+    ) -> str:
+        """Candidate ``variant``, repaired in the conversation until usable ("": rejected)."""
+        cfg, iteration, usage = self.cfg, self.iteration, self.usage
+        messages = self.prompt.format_messages(**self.base, variant=variant)
+        text = ""
+        for attempt in range(cfg.proposer_retries + 1):
+            msg = await caller.acall(
+                messages,
+                usage=usage,
+                config=config,
+                temperature=max(cfg.temperature, 0.7),
+                seed=stable_seed(
+                    cfg.seed, "propose", iteration, variant, *([attempt] if attempt else [])
+                ),
+                metadata={
+                    "phase": "propose",
+                    "iteration": iteration,
+                    "candidate": variant,
+                    "attempt": attempt,
+                },
+            )
+            text, reason = self.read(message_text(msg))
+            if reason is None:
+                break
+            usage.fault(f"rejected_{reason}")
+            if attempt == cfg.proposer_retries:
+                self.rejected.append(
+                    {"iteration": iteration, "instruction": text, "reason": reason}
+                )
+                return ""
+            # Tell the proposer what was wrong and ask again in the same conversation.
+            self.rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
+            usage.fault("proposer_repaired")
+            messages = [
+                *messages,
+                msg,
+                *self.repair.format_messages(
+                    problem=prompts.PROPOSER_PROBLEMS.get(reason, reason), weakest=self.weakest
+                ),
+            ]
+        proposed(variant)
+        return text
+
+    def distinct(self, raw: list[str]) -> list[str]:
+        """The usable candidates, each once: the round's own duplicates are rejected."""
+        candidates: list[str] = []
+        for text in raw:
+            if not text:
+                continue  # rejected (and recorded) inside the repair loop
+            # Only the round's own duplicates are left to catch: each reply passed its guards.
+            reason = "duplicate" if word_key(text) in map(word_key, candidates) else None
+            if reason:
+                self.rejected.append(
+                    {"iteration": self.iteration, "instruction": text, "reason": reason}
+                )
+                self.usage.fault(f"rejected_{reason}")
+            else:
+                candidates.append(text)
+        return candidates
 
 
 class PicacoNodes:
@@ -338,115 +494,34 @@ class PicacoNodes:
             scores, value_set.names, stable_seed(cfg.seed, "weakest", iteration)
         )
         sentences = cfg.proposal_style == "add_sentence"
-        if sentences:
-            prompt = prompts.PROPOSER_SENTENCE_PROMPT
-            repair = prompts.PROPOSER_SENTENCE_REPAIR_PROMPT
-            base = {
-                "instruction": state["instruction"],
-                "weakest": weakest,
-                "weakest_description": value_set.get(weakest).description,
-                "good_examples": pool_examples(state, "aligned", best=True, k=1),
-            }
-        else:
-            prompt, repair = prompts.PROPOSER_PROMPT, prompts.PROPOSER_REPAIR_PROMPT
-            base = {
-                "values": value_set.describe(),
-                "instruction": state["instruction"],
-                "scores": "\n".join(
-                    prompts.PROPOSER_SCORE_LINE.format(name=n, score=s) for n, s in scores.items()
-                )
-                or prompts.PROPOSER_NO_EXAMPLES,
-                "weakest": weakest,
-                "good_examples": pool_examples(state, "aligned", best=True),
-                "noisy_examples": pool_examples(state, "noisy", best=True),
-            }
+        prompt, repair, base = _proposal_prompts(state, value_set, scores, weakest, sentences)
         caller = self.caller(runtime, "proposer", value_set)
-        usage = CallUsage()
-        # A candidate that failed the noise test may come back (it gets fresh samples, and each
-        # round's test has its own share of the error rate); past incumbents may not.
-        seen = [
-            state["instruction"],
-            *(h["instruction"] for h in state.get("history") or [] if h.get("accepted")),
-        ]
-        rejected: list[Rejection] = list(state.get("rejected") or [])
+        round_ = _ProposalRound(
+            state=state,
+            cfg=cfg,
+            iteration=iteration,
+            weakest=weakest,
+            sentences=sentences,
+            prompt=prompt,
+            repair=repair,
+            base=base,
+            seen=_seen_instructions(state),
+            rejected=list(state.get("rejected") or []),
+            usage=CallUsage(),
+        )
 
-        def read(reply: str) -> tuple[str, str | None]:
-            """The candidate in a reply, and why it is unusable (None: usable)."""
-            if not sentences:
-                text = parse_candidate(reply)
-                return text, guard_candidate(text, queries=state["queries"], seen=seen)
-            sentence = parse_sentence(reply, state["instruction"])
-            reason = guard_sentence(
-                sentence,
-                instruction=state["instruction"],
-                value_description=base["weakest_description"],
-                queries=state["queries"],
-            )
-            text = f"{state['instruction']} {sentence}".strip()
-            if reason is not None:
-                return sentence, reason
-            return text, guard_candidate(text, queries=state["queries"], seen=seen)
-
-        async def one(variant: int) -> str:
-            messages = prompt.format_messages(**base, variant=variant)
-            text = ""
-            for attempt in range(cfg.proposer_retries + 1):
-                msg = await caller.acall(
-                    messages,
-                    usage=usage,
-                    config=config,
-                    temperature=max(cfg.temperature, 0.7),
-                    seed=stable_seed(
-                        cfg.seed, "propose", iteration, variant, *([attempt] if attempt else [])
-                    ),
-                    metadata={
-                        "phase": "propose",
-                        "iteration": iteration,
-                        "candidate": variant,
-                        "attempt": attempt,
-                    },
-                )
-                text, reason = read(message_text(msg))
-                if reason is None:
-                    break
-                usage.fault(f"rejected_{reason}")
-                if attempt == cfg.proposer_retries:
-                    rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
-                    return ""
-                # Tell the proposer what was wrong and ask again in the same conversation.
-                rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
-                usage.fault("proposer_repaired")
-                messages = [
-                    *messages,
-                    msg,
-                    *repair.format_messages(
-                        problem=prompts.PROPOSER_PROBLEMS.get(reason, reason), weakest=weakest
-                    ),
-                ]
+        def proposed(variant: int) -> None:
             self._emit(runtime, {"phase": "propose", "event": "proposed", "candidate": variant})
-            return text
 
-        raw = await asyncio.gather(*(one(v) for v in range(1, cfg.candidates + 1)))
-        candidates: list[str] = []
-        for text in raw:
-            if not text:
-                continue  # rejected (and recorded) inside the repair loop
-            # Only the round's own duplicates are left to catch: each reply passed its guards.
-            reason = "duplicate" if word_key(text) in map(word_key, candidates) else None
-            if reason:
-                rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
-                usage.fault(f"rejected_{reason}")
-            else:
-                candidates.append(text)
-        n = len(state["queries"])
-        rng = random.Random(stable_seed(cfg.seed, "minibatch", iteration))
-        minibatch = sorted(rng.sample(range(n), min(cfg.minibatch, n)))
+        raw = await asyncio.gather(
+            *(round_.ask(caller, config, v, proposed) for v in range(1, cfg.candidates + 1))
+        )
         return {
-            "candidates": candidates,
-            "rejected": rejected,
-            "minibatch": minibatch,
+            "candidates": round_.distinct(raw),
+            "rejected": round_.rejected,
+            "minibatch": _minibatch(cfg, iteration, len(state["queries"])),
             "phase": "evaluate",
-            "usage": usage.as_dict(),
+            "usage": round_.usage.as_dict(),
         }
 
     # ------------------------------------------------------------------ select
