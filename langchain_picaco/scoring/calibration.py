@@ -512,6 +512,111 @@ def choose_protocol(reports: Sequence[CalibrationReport]) -> CalibrationReport:
 
 
 # ---------------------------------------------------------------------------- analysis
+def _paired_differences(
+    good: Sequence[CalibrationRow], covered: Sequence[str]
+) -> dict[str, list[float]]:
+    """Per covered value: its acting minus its violating score, one a complete reference pair."""
+    by_key = {(r.value, r.kind, r.index): r for r in good}
+    diffs: dict[str, list[float]] = {}
+    for n in covered:
+        idx = sorted({r.index for r in good if r.value == n})
+        diffs[n] = [
+            by_key[(n, "acts", i)].scores[n] - by_key[(n, "violates", i)].scores[n]
+            for i in idx
+            if (n, "acts", i) in by_key and (n, "violates", i) in by_key
+        ]
+    return diffs
+
+
+def _pooled_noise(
+    diffs: Mapping[str, Sequence[float]], confidence: float
+) -> tuple[int, float, float]:
+    """The judge's noise: degrees of freedom, pooled SD and two-sided t quantile."""
+    # One noise level for the judge: residual variance of the paired differences, pooled over
+    # the values (a few references per value leave too few degrees of freedom per value).
+    df = sum(max(0, len(d) - 1) for d in diffs.values())
+    ss = sum(sum((x - _mean(d)) ** 2 for x in d) for d in diffs.values() if d)
+    sd = math.sqrt(ss / df) if df else math.nan
+    tq = t_quantile(1 - (1 - confidence) / 2, df) if df else math.inf
+    return df, sd, tq
+
+
+def _confusion(
+    good: Sequence[CalibrationRow], covered: Sequence[str], names: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """Mean score on each value (columns) of the responses written to act on a value (rows)."""
+    confusion: dict[str, dict[str, float]] = {}
+    for a in covered:
+        acting = [r for r in good if r.value == a and r.kind == "acts"]
+        if acting:
+            confusion[a] = {b: _mean([r.scores[b] for r in acting]) for b in names}
+    return confusion
+
+
+def _value_calibration(
+    name: str,
+    good: Sequence[CalibrationRow],
+    off_rows: Sequence[CalibrationRow],
+    d: Sequence[float],
+    noise: tuple[int, float, float],
+    spec: float | None,
+    th: CalibrationConfig,
+) -> ValueCalibration:
+    """One covered value's scores, separation with its interval, specificity and verdict."""
+    df, sd, tq = noise
+    acts = [r.scores[name] for r in good if r.value == name and r.kind == "acts"]
+    viol = [r.scores[name] for r in good if r.value == name and r.kind == "violates"]
+    off = [r.scores[name] for r in off_rows]
+    sep = _mean(d) if d else None
+    low = high = None
+    if d and df and math.isfinite(tq):
+        half = tq * sd / math.sqrt(len(d))
+        low, high = sep - half, sep + half  # type: ignore[operator]
+    verdict, reason = _verdict(sep, low, spec, th)
+    return ValueCalibration(
+        name=name,
+        acts=_mean(acts) if acts else None,
+        violates=_mean(viol) if viol else None,
+        off_topic=_mean(off) if off else None,
+        separation=sep,
+        separation_low=low,
+        separation_high=high,
+        specificity=spec,
+        pairs=len(d),
+        verdict=verdict,
+        reason=reason,
+    )
+
+
+def _overall_verdict(results: Sequence[ValueCalibration]) -> Verdict:
+    """The worst verdict of the values that have one ("unknown" when none has)."""
+    judged = [v for v in results if v.verdict != "unknown"]
+    return max((v.verdict for v in judged), key=lambda x: _RANK[x]) if judged else "unknown"
+
+
+def _pooled_means(
+    good: Sequence[CalibrationRow], off_rows: Sequence[CalibrationRow], names: Sequence[str]
+) -> dict[str, float | None]:
+    """The report's pooled numbers: own-value means, off-topic mean and max, co-movement."""
+    own_acts = [r.scores[r.value] for r in good if r.kind == "acts" and r.value]
+    own_viol = [r.scores[r.value] for r in good if r.kind == "violates" and r.value]
+    off_all = [s for r in off_rows for s in r.scores.values()]
+    columns = {n: [r.scores[n] for r in good] for n in names}
+    pairs = [
+        c
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if (c := _correlation(columns[a], columns[b])) is not None
+    ]
+    return {
+        "acts_mean": _mean(own_acts) if own_acts else None,
+        "violates_mean": _mean(own_viol) if own_viol else None,
+        "off_topic_mean": _mean(off_all) if off_all else None,
+        "off_topic_max": max(off_all) if off_all else None,
+        "co_movement": _mean(pairs) if pairs else None,
+    }
+
+
 def analyse_calibration(
     value_set: ValueSet,
     rows: Sequence[CalibrationRow],
@@ -539,28 +644,9 @@ def analyse_calibration(
     good = [r for r in rows if not r.fault and all(n in r.scores for n in names)]
     faults = len(rows) - len(good)
     covered = [n for n in names if n not in uncovered]
-
-    by_key = {(r.value, r.kind, r.index): r for r in good}
-    diffs: dict[str, list[float]] = {}
-    for n in covered:
-        idx = sorted({r.index for r in good if r.value == n})
-        diffs[n] = [
-            by_key[(n, "acts", i)].scores[n] - by_key[(n, "violates", i)].scores[n]
-            for i in idx
-            if (n, "acts", i) in by_key and (n, "violates", i) in by_key
-        ]
-    # One noise level for the judge: residual variance of the paired differences, pooled over
-    # the values (a few references per value leave too few degrees of freedom per value).
-    df = sum(max(0, len(d) - 1) for d in diffs.values())
-    ss = sum(sum((x - _mean(d)) ** 2 for x in d) for d in diffs.values() if d)
-    sd = math.sqrt(ss / df) if df else math.nan
-    tq = t_quantile(1 - (1 - th.confidence) / 2, df) if df else math.inf
-
-    confusion: dict[str, dict[str, float]] = {}
-    for a in covered:
-        acting = [r for r in good if r.value == a and r.kind == "acts"]
-        if acting:
-            confusion[a] = {b: _mean([r.scores[b] for r in acting]) for b in names}
+    diffs = _paired_differences(good, covered)
+    noise = _pooled_noise(diffs, th.confidence)
+    confusion = _confusion(good, covered, names)
     offsets = {b: _mean([confusion[a][b] for a in confusion]) for b in names}
     use_offsets = len(confusion) >= 2
     off_rows = [r for r in good if r.kind == "off_topic"]
@@ -570,57 +656,15 @@ def analyse_calibration(
         if n not in covered:
             results.append(ValueCalibration(name=n, reason="no reference responses"))
             continue
-        acts = [r.scores[n] for r in good if r.value == n and r.kind == "acts"]
-        viol = [r.scores[n] for r in good if r.value == n and r.kind == "violates"]
-        off = [r.scores[n] for r in off_rows]
-        d = diffs[n]
-        sep = _mean(d) if d else None
-        low = high = None
-        if d and df and math.isfinite(tq):
-            half = tq * sd / math.sqrt(len(d))
-            low, high = sep - half, sep + half  # type: ignore[operator]
         spec = _specificity(n, names, confusion, offsets if use_offsets else None)
-        verdict, reason = _verdict(sep, low, spec, th)
-        results.append(
-            ValueCalibration(
-                name=n,
-                acts=_mean(acts) if acts else None,
-                violates=_mean(viol) if viol else None,
-                off_topic=_mean(off) if off else None,
-                separation=sep,
-                separation_low=low,
-                separation_high=high,
-                specificity=spec,
-                pairs=len(d),
-                verdict=verdict,
-                reason=reason,
-            )
-        )
-    judged = [v for v in results if v.verdict != "unknown"]
-    overall: Verdict = (
-        max((v.verdict for v in judged), key=lambda x: _RANK[x]) if judged else "unknown"
-    )
-    own_acts = [r.scores[r.value] for r in good if r.kind == "acts" and r.value]
-    own_viol = [r.scores[r.value] for r in good if r.kind == "violates" and r.value]
-    off_all = [s for r in off_rows for s in r.scores.values()]
-    columns = {n: [r.scores[n] for r in good] for n in names}
-    pairs = [
-        c
-        for i, a in enumerate(names)
-        for b in names[i + 1 :]
-        if (c := _correlation(columns[a], columns[b])) is not None
-    ]
+        results.append(_value_calibration(n, good, off_rows, diffs[n], noise, spec, th))
     return CalibrationReport(
         value_set=value_set.name,
         judge=judge,
         values=results,
         confusion=confusion,
-        acts_mean=_mean(own_acts) if own_acts else None,
-        violates_mean=_mean(own_viol) if own_viol else None,
-        off_topic_mean=_mean(off_all) if off_all else None,
-        off_topic_max=max(off_all) if off_all else None,
-        co_movement=_mean(pairs) if pairs else None,
-        verdict=overall,
+        **_pooled_means(good, off_rows, names),
+        verdict=_overall_verdict(results),
         confidence=th.confidence,
         thresholds=th.model_dump(),
         uncovered=list(uncovered),
