@@ -49,6 +49,7 @@ from langchain_picaco.llm.usage import CallUsage, Usage
 
 if TYPE_CHECKING:
     from langchain_core.caches import BaseCache
+    from langchain_core.runnables import Runnable
 
 __all__ = [
     "CallUsage",
@@ -462,6 +463,124 @@ class ModelCaller:
             logger.warning("call cache update failed (%s)", exc)
             usage.fault("cache_error")
 
+    async def _cache_hit(self, key: tuple[str, str], usage: CallUsage) -> AIMessage | None:
+        """The cached reply under ``key`` (None: a miss), counting the hit or the miss."""
+        hit = await self._lookup(key, usage)
+        if hit is not None:
+            usage.cache_hits += 1
+            return hit
+        usage.cache_misses += 1
+        return None
+
+    def _bound_model(
+        self, temperature: float | None, seed: int | None, bind: dict[str, Any] | None
+    ) -> Runnable[Any, Any]:
+        """The model with the call's sampling settings and extra parameters bound."""
+        kwargs = sampling_kwargs(self.model, temperature=temperature, seed=seed)
+        kwargs.update(bind or {})
+        return self.model.bind(**kwargs) if kwargs else self.model
+
+    def _run_config(
+        self, config: RunnableConfig | None, metadata: dict[str, Any] | None
+    ) -> RunnableConfig:
+        """The caller's config with this role's run name, tag and trace metadata added."""
+        return {
+            **(config or {}),
+            "run_name": f"picaco.{self.role}",
+            "tags": [*((config or {}).get("tags") or []), f"picaco:{self.role}"],
+            "metadata": {
+                **((config or {}).get("metadata") or {}),
+                **(metadata or {}),
+                "role": self.role,
+            },
+        }
+
+    def _retrying(self, usage: CallUsage) -> AsyncRetrying:
+        """The retry loop: transient errors only, backoff with full jitter, each retry counted."""
+
+        def _before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            kind = fault_kind(exc) if exc is not None else "transient"
+            usage.fault("retried")
+            usage.retries[kind] = usage.retries.get(kind, 0) + 1
+            logger.info(
+                "%s model: %s on attempt %d, retrying", self.role, kind, state.attempt_number
+            )
+
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.retry.max_attempts),
+            # exponential backoff with full jitter, never above max_delay (the same in every
+            # tenacity >= 8.2; wait_exponential_jitter's ``initial`` is deprecated in tenacity 9)
+            wait=wait_random_exponential(
+                multiplier=self.retry.initial_delay, max=self.retry.max_delay
+            ),
+            retry=retry_if_exception(is_transient),
+            before_sleep=_before_sleep,
+            reraise=True,
+        )
+
+    async def _attempt(
+        self,
+        messages: Sequence[BaseMessage],
+        runnable: Runnable[Any, Any],
+        run_config: RunnableConfig,
+        sem: asyncio.Semaphore,
+    ) -> AIMessage:
+        """One attempt: the rate limit, the concurrency bound, the call and its timeout."""
+        if self.rate_limiter is not None:
+            await self.rate_limiter.aacquire()
+        async with sem:
+            coro = runnable.ainvoke(list(messages), run_config)
+            if self.retry.timeout is not None:
+                result = await asyncio.wait_for(coro, self.retry.timeout)
+            else:
+                result = await coro
+        return result if isinstance(result, AIMessage) else AIMessage(content=str(result))
+
+    def _call_error(self, exc: Exception, attempts: int) -> ModelCallError:
+        """The error a failed call raises: what went wrong and what to do, without secrets."""
+        kind = fault_kind(exc)
+        if is_transient(exc):
+            hint = (
+                f"{kind}, still failing after {attempts} attempts; try later or lower "
+                "max_concurrency"
+            )
+        else:
+            hint = f"{kind}: this error will not heal on retry; {_PERMANENT_HINTS[kind]}"
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        text = _scrub(f"{detail} ({hint})", _secrets(self.model))
+        return ModelCallError(self.role, text)
+
+    async def _call_with_retries(
+        self,
+        messages: Sequence[BaseMessage],
+        runnable: Runnable[Any, Any],
+        run_config: RunnableConfig,
+        usage: CallUsage,
+    ) -> AIMessage:
+        """The model's reply, retrying transient errors and (with ``retry_empty``) empty replies.
+
+        Raises:
+            EmptyReplyError: Every attempt came back empty (each was counted).
+            ModelCallError: A permanent error, or a transient one that outlived the retries.
+        """
+        sem = _semaphore(self.group, self.max_concurrency)
+        attempts = 0
+        retrying = self._retrying(usage)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    message = await self._attempt(messages, runnable, run_config, sem)
+                    if self.retry_empty and _is_empty(message):
+                        self._count(messages, message, usage)  # an answered call, if empty
+                        raise EmptyReplyError(message)
+        except (ModelCallError, EmptyReplyError):
+            raise
+        except Exception as exc:
+            raise self._call_error(exc, attempts) from exc
+        return message
+
     async def acall(
         self,
         messages: Sequence[BaseMessage],
@@ -493,83 +612,17 @@ class ModelCaller:
         key = None
         if self.cache is not None:
             key = self.cache_strings(messages, temperature=temperature, seed=seed, bind=bind)
-            hit = await self._lookup(key, usage)
+            hit = await self._cache_hit(key, usage)
             if hit is not None:
-                usage.cache_hits += 1
                 return hit
-            usage.cache_misses += 1
-        kwargs = sampling_kwargs(self.model, temperature=temperature, seed=seed)
-        kwargs.update(bind or {})
-        runnable = self.model.bind(**kwargs) if kwargs else self.model
-        run_config: RunnableConfig = {
-            **(config or {}),
-            "run_name": f"picaco.{self.role}",
-            "tags": [*((config or {}).get("tags") or []), f"picaco:{self.role}"],
-            "metadata": {
-                **((config or {}).get("metadata") or {}),
-                **(metadata or {}),
-                "role": self.role,
-            },
-        }
-        sem = _semaphore(self.group, self.max_concurrency)
-        attempts = 0
-
-        def _before_sleep(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            kind = fault_kind(exc) if exc is not None else "transient"
-            usage.fault("retried")
-            usage.retries[kind] = usage.retries.get(kind, 0) + 1
-            logger.info(
-                "%s model: %s on attempt %d, retrying", self.role, kind, state.attempt_number
-            )
-
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
-            # exponential backoff with full jitter, never above max_delay (the same in every
-            # tenacity >= 8.2; wait_exponential_jitter's ``initial`` is deprecated in tenacity 9)
-            wait=wait_random_exponential(
-                multiplier=self.retry.initial_delay, max=self.retry.max_delay
-            ),
-            retry=retry_if_exception(is_transient),
-            before_sleep=_before_sleep,
-            reraise=True,
-        )
+        runnable = self._bound_model(temperature, seed, bind)
+        run_config = self._run_config(config, metadata)
         try:
-            async for attempt in retrying:
-                with attempt:
-                    attempts += 1
-                    if self.rate_limiter is not None:
-                        await self.rate_limiter.aacquire()
-                    async with sem:
-                        coro = runnable.ainvoke(list(messages), run_config)
-                        if self.retry.timeout is not None:
-                            result = await asyncio.wait_for(coro, self.retry.timeout)
-                        else:
-                            result = await coro
-                    message = (
-                        result if isinstance(result, AIMessage) else AIMessage(content=str(result))
-                    )
-                    if self.retry_empty and _is_empty(message):
-                        self._count(messages, message, usage)  # an answered call, if empty
-                        raise EmptyReplyError(message)
-        except ModelCallError:
-            raise
+            message = await self._call_with_retries(messages, runnable, run_config, usage)
         except EmptyReplyError as exc:
             # every attempt came back empty (each was counted): hand the empty reply on, the
             # caller records it (an empty response, a malformed judge reply, an empty candidate)
             return exc.message
-        except Exception as exc:
-            kind = fault_kind(exc)
-            if is_transient(exc):
-                hint = (
-                    f"{kind}, still failing after {attempts} attempts; try later or lower "
-                    "max_concurrency"
-                )
-            else:
-                hint = f"{kind}: this error will not heal on retry; {_PERMANENT_HINTS[kind]}"
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            text = _scrub(f"{detail} ({hint})", _secrets(self.model))
-            raise ModelCallError(self.role, text) from exc
         self._count(messages, message, usage)
         if key is not None:
             await self._store(key, message, usage)
