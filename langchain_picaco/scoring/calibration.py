@@ -594,10 +594,33 @@ def _overall_verdict(results: Sequence[ValueCalibration]) -> Verdict:
     return max((v.verdict for v in judged), key=lambda x: _RANK[x]) if judged else "unknown"
 
 
-def _pooled_means(
-    good: Sequence[CalibrationRow], off_rows: Sequence[CalibrationRow], names: Sequence[str]
-) -> dict[str, float | None]:
+def _value_results(
+    names: Sequence[str],
+    covered: Sequence[str],
+    good: Sequence[CalibrationRow],
+    th: CalibrationConfig,
+) -> tuple[list[ValueCalibration], dict[str, dict[str, float]]]:
+    """Every value's calibration (one without references: no verdict), and the confusion."""
+    diffs = _paired_differences(good, covered)
+    noise = _pooled_noise(diffs, th.confidence)
+    confusion = _confusion(good, covered, names)
+    offsets = {b: _mean([confusion[a][b] for a in confusion]) for b in names}
+    use_offsets = len(confusion) >= 2
+    off_rows = [r for r in good if r.kind == "off_topic"]
+
+    results: list[ValueCalibration] = []
+    for n in names:
+        if n not in covered:
+            results.append(ValueCalibration(name=n, reason="no reference responses"))
+            continue
+        spec = _specificity(n, names, confusion, offsets if use_offsets else None)
+        results.append(_value_calibration(n, good, off_rows, diffs[n], noise, spec, th))
+    return results, confusion
+
+
+def _pooled_means(good: Sequence[CalibrationRow], names: Sequence[str]) -> dict[str, float | None]:
     """The report's pooled numbers: own-value means, off-topic mean and max, co-movement."""
+    off_rows = [r for r in good if r.kind == "off_topic"]
     own_acts = [r.scores[r.value] for r in good if r.kind == "acts" and r.value]
     own_viol = [r.scores[r.value] for r in good if r.kind == "violates" and r.value]
     off_all = [s for r in off_rows for s in r.scores.values()]
@@ -644,26 +667,13 @@ def analyse_calibration(
     good = [r for r in rows if not r.fault and all(n in r.scores for n in names)]
     faults = len(rows) - len(good)
     covered = [n for n in names if n not in uncovered]
-    diffs = _paired_differences(good, covered)
-    noise = _pooled_noise(diffs, th.confidence)
-    confusion = _confusion(good, covered, names)
-    offsets = {b: _mean([confusion[a][b] for a in confusion]) for b in names}
-    use_offsets = len(confusion) >= 2
-    off_rows = [r for r in good if r.kind == "off_topic"]
-
-    results: list[ValueCalibration] = []
-    for n in names:
-        if n not in covered:
-            results.append(ValueCalibration(name=n, reason="no reference responses"))
-            continue
-        spec = _specificity(n, names, confusion, offsets if use_offsets else None)
-        results.append(_value_calibration(n, good, off_rows, diffs[n], noise, spec, th))
+    results, confusion = _value_results(names, covered, good, th)
     return CalibrationReport(
         value_set=value_set.name,
         judge=judge,
         values=results,
         confusion=confusion,
-        **_pooled_means(good, off_rows, names),
+        **_pooled_means(good, names),
         verdict=_overall_verdict(results),
         confidence=th.confidence,
         thresholds=th.model_dump(),
