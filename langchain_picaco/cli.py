@@ -284,6 +284,12 @@ def _print_artifact(mi: Any) -> None:
         _print_scores_table(rows)
 
 
+def _one_line(text: str, width: int = 100) -> str:
+    """The text on one line, cut to ``width`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 3] + "..."
+
+
 def _plot(mi: Any, path: str) -> None:
     from langchain_picaco.evaluate.plots import plot_scores
 
@@ -399,6 +405,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_front(mi: Any) -> None:
+    """Print the artifact's per-value Pareto front (nothing for an artifact without one)."""
+    if not mi.pareto_front:
+        return
+    print(f"\nPareto front ({len(mi.pareto_front)} instructions no other beats on every value):")
+    for i, member in enumerate(mi.pareto_front, 1):
+        marker = " (final)" if member.instruction == mi.text else ""
+        print(f"  {i}.{marker} {_one_line(member.instruction)}")
+        cells = (
+            f"{name} {score:.2f} (n={member.evidence.get(name, 0)})"
+            for name, score in member.per_value.items()
+        )
+        print("     " + "; ".join(cells))
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from langchain_picaco.instruction import MetaInstruction
 
@@ -413,6 +434,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
             rejected[h.rejected_reason] = rejected.get(h.rejected_reason, 0) + 1
     considered = sum(1 for h in mi.history if not h.rejected_reason)
     print(f"\ncandidates scored: {considered}; rejected by guards: {json.dumps(rejected)}")
+    _print_front(mi)
     if mi.calibration:
         from langchain_picaco.scoring.calibration import CalibrationReport
 

@@ -25,6 +25,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "HistoryEntry",
     "MetaInstruction",
+    "ParetoMember",
     "Usage",
     "ValueScores",
 ]
@@ -102,6 +103,22 @@ class HistoryEntry(BaseModel):
     rejected_reason: str | None = None
 
 
+class ParetoMember(BaseModel):
+    """One instruction on the run's per-value Pareto front (no other beats it on every value).
+
+    Attributes:
+        instruction: Its text.
+        per_value: Its mean judge score (1..5) per value, over every response judged in the run.
+        evidence: How many judged responses each mean is over.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    instruction: str
+    per_value: dict[str, float]
+    evidence: dict[str, int] = Field(default_factory=dict)
+
+
 class MetaInstruction(BaseModel):
     """A meta-instruction found by PICACO (or written by hand), ready to inject into any chain.
 
@@ -123,6 +140,8 @@ class MetaInstruction(BaseModel):
         scores: Per-value scores of the final instruction on the run's evaluation queries.
         reference_scores: Scores of reference points ("bare", "seed", ...) measured the same way.
         history: Every candidate considered, with its objective and acceptance.
+        pareto_front: The per-value Pareto front of every instruction the run measured (empty in
+            artifacts saved before it was recorded).
         models: Model identities by role (target, judge, proposer).
         config: The optimiser settings used.
         seed: The run's random seed.
@@ -142,6 +161,7 @@ class MetaInstruction(BaseModel):
     scores: ValueScores | None = None
     reference_scores: dict[str, ValueScores] = Field(default_factory=dict)
     history: list[HistoryEntry] = Field(default_factory=list)
+    pareto_front: list[ParetoMember] = Field(default_factory=list)
     models: dict[str, str] = Field(default_factory=dict)
     config: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = None

@@ -13,6 +13,9 @@ from langchain_picaco.instruction import MetaInstruction, ValueScores
 
 __all__ = ["plot_scores", "plot_value_scores"]
 
+MAX_FRONT_DRAWN = 4
+"""Pareto-front members drawn beside the final instruction (the others are in the artifact)."""
+
 
 def plot_value_scores(
     series: Mapping[str, ValueScores],
@@ -66,15 +69,22 @@ def plot_scores(instruction: MetaInstruction, path: str | os.PathLike[str]) -> P
     """Plot an artifact's per-value scores before (bare model, seed) and after optimisation.
 
     Args:
-        instruction: The artifact (needs ``scores``; ``reference_scores`` are drawn when present).
+        instruction: The artifact (needs ``scores``; ``reference_scores`` are drawn when present,
+            and so are up to ``MAX_FRONT_DRAWN`` members of its Pareto front besides the final).
         path: Where to write the PNG.
     """
     names = {"bare": "bare model", "seed": "seed instruction"}
     series: dict[str, ValueScores] = {
         names.get(k, k): v for k, v in instruction.reference_scores.items()
     }
+    front = instruction.pareto_front
+    on_front = any(m.instruction == instruction.text for m in front)
     if instruction.scores is not None:
-        series["optimised"] = instruction.scores
+        series["optimised (on the Pareto front)" if on_front else "optimised"] = instruction.scores
+    others = [m for m in front if m.instruction != instruction.text]
+    for i, member in enumerate(others[:MAX_FRONT_DRAWN], 1):
+        n = min(member.evidence.values(), default=0)
+        series[f"Pareto front {i} (n={n})"] = ValueScores.from_per_value(member.per_value, n)
     return plot_value_scores(
         series, path, title=f"{instruction.value_set.name}: per-value scores before and after"
     )

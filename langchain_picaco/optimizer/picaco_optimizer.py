@@ -36,7 +36,13 @@ from pydantic import BaseModel, Field
 from langchain_picaco._async import run_sync, sync_twin
 from langchain_picaco.config import PicacoConfig, config_from_kwargs
 from langchain_picaco.errors import ConfigError, MissingDependencyError, QueryError
-from langchain_picaco.instruction import HistoryEntry, MetaInstruction, Usage, ValueScores
+from langchain_picaco.instruction import (
+    HistoryEntry,
+    MetaInstruction,
+    ParetoMember,
+    Usage,
+    ValueScores,
+)
 from langchain_picaco.llm.calls import (
     CallUsage,
     ModelCaller,
@@ -500,6 +506,7 @@ class PicacoOptimizer:
             scores=_scores(final) if final.get("per_value") else None,
             reference_scores=refs,
             history=history,
+            pareto_front=[ParetoMember.model_validate(m) for m in values.get("pareto_front") or []],
             models={
                 "target": model_identity(self.target),
                 "judge": model_identity(self.judge),

@@ -182,6 +182,16 @@ def test_show_prints_the_instruction_and_the_paired_table(capsys, artifact: Path
     assert code == 0 and json.loads(out)["text"] == saved["text"]
 
 
+def test_show_prints_the_pareto_front_with_its_evidence(capsys, artifact: Path) -> None:
+    saved = json.loads(artifact.read_text())
+    assert saved["pareto_front"], "the run records its front"
+    code, out, _ = _run(capsys, "show", str(artifact))
+    assert code == 0 and f"Pareto front ({len(saved['pareto_front'])} instructions" in out
+    first = saved["pareto_front"][0]
+    name, score = next(iter(first["per_value"].items()))
+    assert f"{name} {score:.2f} (n={first['evidence'][name]})" in out
+
+
 def test_evaluate_scores_the_saved_instruction(capsys, artifact: Path, queries_file: Path) -> None:
     code, out, err = _run(
         capsys,

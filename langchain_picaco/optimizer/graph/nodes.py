@@ -59,6 +59,7 @@ from langchain_picaco.optimizer.guards import (
     parse_sentence,
     word_key,
 )
+from langchain_picaco.optimizer.pareto import add_evidence, pareto_front
 from langchain_picaco.optimizer.pools import merge_pool, pool_examples, weakest_value, weighted
 from langchain_picaco.optimizer.resources import Resources
 from langchain_picaco.optimizer.seed import default_seed_instruction
@@ -133,6 +134,12 @@ def _seen_instructions(state: PicacoState) -> list[str]:
         state["instruction"],
         *(h["instruction"] for h in state.get("history") or [] if h.get("accepted")),
     ]
+
+
+def _with_evidence(state: PicacoState, ms: list[Measurement], names: list[str]) -> dict[str, Any]:
+    """The state's evidence with the judged responses added, and the Pareto front it gives."""
+    evidence = add_evidence(state.get("evidence") or [], ms, names)
+    return {"evidence": evidence, "pareto_front": pareto_front(evidence)}
 
 
 def _minibatch(cfg: PicacoConfig, iteration: int, n: int) -> list[int]:
@@ -479,6 +486,7 @@ class PicacoNodes:
         out["aligned"] = merge_pool(state.get("aligned") or {}, mine, cfg.aligned_pool)
         if mine:
             out["incumbent_scores"] = summarize_scores(mine, names)
+            out.update(_with_evidence(state, mine, names))
         return out
 
     # ------------------------------------------------------------------ propose
@@ -629,6 +637,10 @@ class PicacoNodes:
                     if m["arm"] in names
                 ]
                 out["measurements"] = [RESET, *looked]
+                # The forwarded responses become evidence once ``accept`` has tested them.
+                ms = [m for m in ms if m["arm"] not in names]
+        if ms:
+            out.update(_with_evidence(state, ms, value_set.names))
         if out["challenger"] is None:
             self._emit_round(runtime, iteration, out["changed"], state, out)
         return out
@@ -707,6 +719,7 @@ class PicacoNodes:
             "aligned": merge_pool(state.get("aligned") or {}, won, cfg.aligned_pool),
         }
         out["incumbent_scores"] = summarize_scores(won, value_set.names)
+        out.update(_with_evidence(state, ms, value_set.names))
         if accepted:
             out["instruction"] = challenger["instruction"]
         if off:
@@ -813,6 +826,7 @@ class PicacoNodes:
         out: dict[str, Any] = {"measurements": RESET}
         if ms:
             out["final_scores"] = summarize_scores(ms, value_set.names)
+            out.update(_with_evidence(state, ms, value_set.names))
         elif seed_kept(state):
             # The seed was kept: its reference scores are the final measurement (the same
             # samples, drawn once).

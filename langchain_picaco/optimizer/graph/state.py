@@ -15,6 +15,7 @@ from typing import Annotated, Any, NotRequired
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
+from langchain_picaco.optimizer.pareto import FrontMember, InstructionEvidence
 from langchain_picaco.scoring.stats import ValueScoresDict
 from langchain_picaco.values.value_sets import ValueSet, load_value_set
 
@@ -252,6 +253,10 @@ class PicacoState(TypedDict, total=False):
     """Per-value scores of the final instruction on every query."""
     history: list[HistoryRecord]
     """Every candidate considered, with objective, gain, interval and acceptance."""
+    evidence: list[InstructionEvidence]
+    """Per-value judge sums and counts of every instruction measured so far."""
+    pareto_front: list[FrontMember]
+    """The per-value Pareto front of the instructions measured so far (from ``evidence``)."""
     usage: Annotated[dict[str, Any], merge_usage]
     """Calls, tokens and faults, added up over the run."""
 
@@ -273,6 +278,8 @@ class OutputState(TypedDict, total=False):
     """Every candidate considered."""
     rejected: list[Rejection]
     """Candidates the guards rejected."""
+    pareto_front: list[FrontMember]
+    """The per-value Pareto front of every instruction measured."""
     calibration: dict[str, Any] | None
     """The judge calibration report, if one was made or given."""
     stop_reason: str | None
