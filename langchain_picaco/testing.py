@@ -19,6 +19,8 @@ The world is small and explicit, so a test can say what *should* happen:
 - **Proposer.** Adds a focused sentence for the weakest value it is told about (a random value
   when it is not told); some seeds paste a description (a degenerate edit the redundancy term
   must beat) or echo a question.
+- **Conflicts** (:class:`ConflictingWorld` only): values in rival pairs, where a clause for
+  one value alone drops its rival and a clause naming both keeps both.
 - **Likelihood.** A stand-in for log p(y | e, x): responses that do what the instruction asks are
   likelier.
 
@@ -58,6 +60,7 @@ __all__ = [
     "FAULT_KINDS",
     "FAULT_REPORT_KEYS",
     "APITimeoutError",
+    "ConflictingWorld",
     "FaultyChatModel",
     "InternalServerError",
     "ObedientJudge",
@@ -89,6 +92,9 @@ scripted runs and tests (the shipped query sets hold the real ones)."""
 _FENCE = re.compile(r"<<<RESPONSE (\S+)>>>\n(.*?)\n<<<END RESPONSE \1>>>", re.S)
 _INSTRUCTION = re.compile(r"<instruction>(.*?)</instruction>", re.S)
 _WEAKEST = re.compile(r"(?:WEAKEST VALUE:|neglect this value:\n)\s*([\w\- ]+)")
+_MERGE = re.compile(
+    r"<instruction_a>(.*?)</instruction_a>.*?<instruction_b>(.*?)</instruction_b>", re.S
+)
 _EDITS = (
     "Always make sure your answer honours {value}.",
     "Let {value} shape your advice.",
@@ -319,21 +325,58 @@ class SyntheticWorld:
         extra = max(0, len(self.sentences(instruction)) - 1)
         return self.hit_rate * (1.0 - self.dilution) ** extra
 
+    def focused(self, sentence: str) -> list[str]:
+        """The values one (lowercased) sentence asks for: the first ``focus`` it names."""
+        named = [
+            n for n in self.value_set.names if self.trigger(n) in sentence or n.lower() in sentence
+        ]
+        return named[: self.focus]
+
     def requested(self, instruction: str | None) -> list[str]:
         """Values the target acts on under ``instruction`` (before sampling noise)."""
         if not instruction:
             return list(self.value_set.names[: self.bare_values])
         chosen: list[str] = []
         for sentence in self.sentences(instruction):
-            named = [
-                n
-                for n in self.value_set.names
-                if self.trigger(n) in sentence or n.lower() in sentence
-            ]
-            for n in named[: self.focus]:
+            for n in self.focused(sentence):
                 if n not in chosen:
                     chosen.append(n)
         return chosen
+
+    def rival(self, name: str) -> str | None:
+        """The value that acting on ``name`` pulls against (none in this world)."""
+        return None
+
+    def joint_edit(self, rng: random.Random, value: str) -> str | None:
+        """A sentence naming ``value`` with another value, or None (never in this world).
+
+        The scripted proposer asks for it on every edit for a value; None leaves its edit (and
+        its random draws) as they were.
+        """
+        return None
+
+    def merge(self, first: str, second: str) -> str:
+        """How the scripted proposer merges two instructions, in its own words.
+
+        It keeps every value either instruction makes the target act on: a value and its
+        rival (when both are kept) share one sentence, the others go ``focus`` to a sentence.
+        """
+        kept = list(dict.fromkeys([*self.requested(first), *self.requested(second)]))
+        groups: list[list[str]] = []
+        singles: list[str] = []
+        for n in kept:
+            r = self.rival(n)
+            if r is None or r not in kept:
+                singles.append(n)
+            elif not any(n in g for g in groups):
+                groups.append([n, r])
+        groups += [singles[i : i + self.focus] for i in range(0, len(singles), self.focus)]
+        return " ".join(
+            f"Keep {' and '.join(map(self.trigger, g))} together in every answer."
+            if len(g) > 1
+            else f"Let {self.trigger(g[0])} guide every answer."
+            for g in groups
+        )
 
     def parroted(self, instruction: str | None) -> list[str]:
         """Value descriptions the instruction pastes (the target then parrots them)."""
@@ -373,6 +416,91 @@ class SyntheticWorld:
     def likelihood(self) -> ScriptedLikelihood:
         """The scripted likelihood scorer."""
         return ScriptedLikelihood(self)
+
+
+class ConflictingWorld(SyntheticWorld):
+    """A synthetic world whose values pull against each other in rival pairs.
+
+    The rules of :class:`SyntheticWorld` hold, with these changes:
+
+    - **Rivals.** Values come in rival pairs (by default the i-th value and the (i + K/2)-th:
+      for confucianism-4, tradition with benevolence and conformity with security). When an
+      instruction asks for both values of a pair in *different* sentences, the target acts on
+      the one asked for by the later sentence and drops the other: a clause for one value raises
+      it and lowers its rival. A sentence whose focused values hold both (it asks for them
+      *together*) makes the target act on both.
+    - **Hill-climbing stalls.** An edit that adds a sentence for the weakest value alone trades
+      that value for its rival: the balanced objective does not move, so the paired test
+      rejects it, round after round.
+    - **Single edits can still win.** The scripted proposer, asked to improve the weakest
+      value, writes with probability ``joint_rate`` a sentence naming it together with another
+      value drawn at random (the rival one time in K - 1): that single edit reconciles the pair,
+      so the best balance is reachable without any merge, only more rarely.
+    - **Merges.** Asked to merge two instructions, the scripted proposer keeps every value either
+      one makes the target act on, a rival pair in one sentence (:meth:`SyntheticWorld.merge`):
+      two instructions strong on rival values merge into one that keeps both.
+    - **Clean judge.** The judge is the world's (5 for a value acted on, 1 otherwise): with
+      ``judge_noise=0`` it is the ground truth for held-out scoring.
+
+    Args:
+        value_set: The values of the world.
+        rivals: The rival pairs (default: value i with value i + K // 2; with odd K the last
+            value has no rival).
+        joint_rate: Chance that the proposer's edit for a value names it with another value.
+        **kwargs: The :class:`SyntheticWorld` settings (focus, hit rate, judge noise, ...).
+    """
+
+    def __init__(
+        self,
+        value_set: ValueSet,
+        *,
+        rivals: Sequence[tuple[str, str]] | None = None,
+        joint_rate: float = 0.25,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(value_set, **kwargs)
+        names = value_set.names
+        half = len(names) // 2
+        pairs = rivals if rivals is not None else [(names[i], names[i + half]) for i in range(half)]
+        self.rivals: dict[str, str] = {}
+        for a, b in pairs:
+            self.rivals[a], self.rivals[b] = b, a
+        self.joint_rate = joint_rate
+
+    def rival(self, name: str) -> str | None:
+        """The value that acting on ``name`` alone drops."""
+        return self.rivals.get(name)
+
+    def requested(self, instruction: str | None) -> list[str]:
+        """Values the target acts on: those asked for, less each rival a later sentence drops."""
+        if not instruction:
+            return super().requested(instruction)
+        order: list[str] = []
+        latest: dict[str, int] = {}
+        together: set[frozenset[str]] = set()
+        for i, sentence in enumerate(self.sentences(instruction)):
+            named = self.focused(sentence)
+            for n in named:
+                if n not in latest:
+                    order.append(n)
+                latest[n] = i
+                r = self.rival(n)
+                if r is not None and r in named:
+                    together.add(frozenset((n, r)))
+        return [n for n in order if not self._dropped(n, latest, together)]
+
+    def _dropped(self, name: str, latest: dict[str, int], together: set[frozenset[str]]) -> bool:
+        r = self.rival(name)
+        if r is None or r not in latest or frozenset((name, r)) in together:
+            return False
+        return latest[r] > latest[name]
+
+    def joint_edit(self, rng: random.Random, value: str) -> str | None:
+        """With probability ``joint_rate``, a sentence naming ``value`` with another value."""
+        if rng.random() >= self.joint_rate:
+            return None
+        other = rng.choice([n for n in self.value_set.names if n != value])
+        return f"Weigh {self.trigger(value)} together with {self.trigger(other)} in your advice."
 
 
 class ScriptedTarget(ScriptedChatModel):
@@ -429,12 +557,20 @@ class ScriptedJudge(ScriptedChatModel):
 
 
 class ScriptedProposer(ScriptedChatModel):
-    """Edits the current instruction: adds a focused sentence for the weakest value."""
+    """Edits the current instruction: adds a focused sentence for the weakest value.
+
+    Asked to merge two instructions (the ``<instruction_a>`` and ``<instruction_b>`` of the
+    merge prompt), it answers :meth:`SyntheticWorld.merge` of the two.
+    """
 
     world: Any
 
     def respond(self, messages: Sequence[BaseMessage], **kwargs: Any) -> str:  # noqa: D102
         prompt = "\n".join(_text(m) for m in messages)
+        merge = _MERGE.search(prompt)
+        if merge is not None:
+            first, second = (part.strip() for part in merge.groups())
+            return f"<instruction>{self.world.merge(first, second)}</instruction>"
         match = _INSTRUCTION.search(prompt)
         current = match.group(1).strip() if match else ""
         weak = _WEAKEST.search(prompt)
@@ -455,6 +591,7 @@ class ScriptedProposer(ScriptedChatModel):
         else:
             pick = weakest if roll < 0.8 else rng.choice(names)
             added = rng.choice(_EDITS).format(value=self.world.trigger(pick))
+            added = self.world.joint_edit(rng, pick) or added
         if sentence_only:
             return f"<sentence>{added}</sentence>"
         new = added if added.endswith("?") else f"{current} {added}"
