@@ -133,6 +133,13 @@ class PicacoConfig(BaseModel):
             improved on the weakest value; for capable proposers) or "add_sentence" (one new
             sentence acting on the weakest value, appended to the incumbent by the code; small
             local proposers manage this far more often than a rewrite, see docs/benchmarks.md).
+        proposal_strategy: What the proposer is asked each round: "weakest" (every candidate
+            improves the incumbent on its weakest value) or "pareto" (one candidate a round, the
+            last, MERGES the incumbent with the member of the per-value Pareto front that
+            complements it best, ``optimizer.pareto.merge_parents``, into one instruction no
+            longer than the longer of the two plus ``MERGE_MARGIN_CHARS``; with one candidate a
+            round, every other round). The same C proposer calls either way; acceptance is
+            unchanged.
         proposer_retries: Repair turns per candidate when a guard rejects the proposer's reply
             (a copy of an instruction already tried, a question, ...): the proposer is told why
             and asked again, in the same conversation. Each is a counted proposer call.
@@ -185,6 +192,7 @@ class PicacoConfig(BaseModel):
     noisy_pool: int = Field(default=15, ge=0, le=1000)
     candidates: int = Field(default=4, ge=1, le=64)
     proposal_style: Literal["rewrite", "add_sentence"] = "rewrite"
+    proposal_strategy: Literal["weakest", "pareto"] = "weakest"
     proposer_retries: int = Field(default=1, ge=0, le=3)
     beta: float = Field(default=DEFAULT_BETA, gt=0)
     noise_weight: float = Field(default=1.0, ge=0)

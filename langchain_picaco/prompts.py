@@ -238,11 +238,55 @@ PROPOSER_PROBLEMS = {
     "copies_values": "it pastes the value's description instead of saying what to do",
     "meta": "it talks about 'the value' or 'the description', which the assistant never sees; "
     "say what the assistant should do in its answers",
+    "merge_too_long": "it is longer than the longer of the two instructions it merges; merge "
+    "them into one, do not add them up",
+    "concatenates": "it pastes the two instructions one after the other; merge them in your own "
+    "words",
 }
 """What the repair turn tells the proposer about each guard's rejection reason."""
 
 PROPOSER_REPAIR_PROMPT = ChatPromptTemplate.from_messages([("human", PROPOSER_REPAIR)])
 """The repair turn as a template (one human message), appended after the rejected reply."""
+
+PROPOSER_MERGE_HUMAN = """\
+VALUES (every answer must act on all of them):
+{values}
+
+Two instructions that are each strong on different values. How answers under each score, per \
+value (1 = ignores, 5 = fully acts on it):
+
+INSTRUCTION A:
+<instruction_a>{first}</instruction_a>
+{first_scores}
+
+INSTRUCTION B:
+<instruction_b>{second}</instruction_b>
+{second_scores}
+
+Write ONE instruction that MERGES them: answers under it must act on every value that A serves \
+well AND every value that B serves well ({strengths}). Write it in your own words: do not paste \
+one instruction after the other, and keep it no longer than the longer of the two. Reply with \
+only the new instruction between <instruction> and </instruction>."""
+
+PROPOSER_MERGE_PROMPT = ChatPromptTemplate.from_messages(
+    [("system", PROPOSER_SYSTEM), ("human", PROPOSER_MERGE_HUMAN)]
+)
+"""The merge prompt (``proposal_strategy="pareto"``). Variables: ``values``
+(``ValueSet.describe()``), ``first`` and ``second`` (the two instructions), ``first_scores`` and
+``second_scores`` (``PROPOSER_SCORE_LINE`` lines), ``strengths`` (``PROPOSER_MERGE_STRENGTHS``),
+``variant``."""
+
+PROPOSER_MERGE_STRENGTHS = "A is stronger on {first}, B on {second}"
+"""Where each parent of a merge is the stronger one (value names, comma-separated)."""
+
+PROPOSER_MERGE_REPAIR = """\
+Your reply cannot be used: {problem}. Write a DIFFERENT instruction that keeps the strengths of \
+both instructions A and B, in your own words. Reply with only the new instruction between \
+<instruction> and </instruction>."""
+"""The repair turn after a merge a guard rejected. Variables: ``problem``."""
+
+PROPOSER_MERGE_REPAIR_PROMPT = ChatPromptTemplate.from_messages([("human", PROPOSER_MERGE_REPAIR)])
+"""The merge's repair turn as a template (one human message)."""
 
 PROPOSER_SENTENCE_SYSTEM = """\
 You help write a system instruction for an AI assistant. The instruction speaks to the assistant \

@@ -20,8 +20,10 @@ from langchain_picaco.scoring.redundancy import word_ngrams, words
 
 __all__ = [
     "MAX_INSTRUCTION_CHARS",
+    "MERGE_MARGIN_CHARS",
     "MIN_INSTRUCTION_CHARS",
     "guard_candidate",
+    "guard_merge",
     "guard_sentence",
     "off_task_share",
     "parse_candidate",
@@ -33,6 +35,8 @@ MAX_INSTRUCTION_CHARS = 1200
 """Longest candidate instruction the guards accept."""
 MIN_INSTRUCTION_CHARS = 12
 """Shortest candidate instruction the guards accept."""
+MERGE_MARGIN_CHARS = 80
+"""How much longer than the longer of its two parents a merged instruction may be."""
 _INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)(?:</instruction>|$)", re.S | re.I)
 _SENTENCE_TAG = re.compile(r"<\s*sentence\s*>(.*?)(?:<\s*/\s*sentence\s*>|$)", re.S | re.I)
 _ANY_TAG = re.compile(r"<\s*/?\s*(?:sentence|instruction)\s*>", re.I)
@@ -112,6 +116,26 @@ def guard_candidate(
         return "question"
     if _copies_query(stripped, queries):
         return "copies_query"
+    return None
+
+
+def guard_merge(
+    text: str, parents: tuple[str, str], *, queries: Sequence[str], seen: Sequence[str]
+) -> str | None:
+    """Why a merge of two instructions is not usable (None when it is).
+
+    The guards of :func:`guard_candidate` (a merge that gives back a parent is a duplicate),
+    and two of its own: a merge longer than the longer parent plus ``MERGE_MARGIN_CHARS``
+    ("merge_too_long"), and one that holds both parents word for word ("concatenates").
+    """
+    reason = guard_candidate(text, queries=queries, seen=[*seen, *parents])
+    if reason is not None:
+        return reason
+    if len(text.strip()) > max(map(len, parents)) + MERGE_MARGIN_CHARS:
+        return "merge_too_long"
+    key = word_key(text)
+    if all(word_key(p) in key for p in parents):
+        return "concatenates"
     return None
 
 

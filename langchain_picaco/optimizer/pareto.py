@@ -22,6 +22,8 @@ __all__ = [
     "add_evidence",
     "dominates",
     "front_of",
+    "means_of",
+    "merge_parents",
     "pareto_front",
 ]
 
@@ -83,6 +85,14 @@ def add_evidence(
     return out
 
 
+def means_of(evidence: Sequence[InstructionEvidence], instruction: str) -> dict[str, float]:
+    """The per-value means of ``instruction`` (empty when it was never measured)."""
+    for e in evidence:
+        if e["instruction"] == instruction:
+            return {k: e["sums"][k] / n for k, n in e["counts"].items() if n}
+    return {}
+
+
 def dominates(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
     """Whether ``a`` is at least as good as ``b`` on every value and better on one.
 
@@ -113,3 +123,32 @@ def pareto_front(evidence: Sequence[InstructionEvidence]) -> list[FrontMember]:
         for e in evidence
     ]
     return front_of([m for m in members if m["per_value"]])
+
+
+def merge_parents(
+    evidence: Sequence[InstructionEvidence], front: Sequence[FrontMember], incumbent: str
+) -> tuple[str, str] | None:
+    """The incumbent and the front member that complements it best, to merge.
+
+    A partner must beat the incumbent on at least one value. Among those, the one whose
+    value-by-value best with the incumbent is most balanced wins (highest minimum, then highest
+    mean; ties go to the earlier member). None when no member qualifies or the incumbent was
+    never measured.
+    """
+    mine = means_of(evidence, incumbent)
+    if not mine:
+        return None
+
+    def union(member: FrontMember) -> tuple[float, float]:
+        best = [max(v, member["per_value"].get(k, v)) for k, v in mine.items()]
+        return min(best), sum(best) / len(best)
+
+    partners = [
+        m
+        for m in front
+        if m["instruction"] != incumbent
+        and any(m["per_value"].get(k, v) > v for k, v in mine.items())
+    ]
+    if not partners:
+        return None
+    return incumbent, max(partners, key=union)["instruction"]

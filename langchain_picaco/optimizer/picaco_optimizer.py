@@ -688,6 +688,8 @@ def _max_tokens(model: Any) -> int:
 def _settings_fingerprint(config: PicacoConfig) -> str:
     """A hash of the settings that shape a run's result (not concurrency, retries or budget)."""
     data = config.model_dump(mode="json", exclude={"max_concurrency", "retry", "budget"})
+    if data.get("proposal_strategy") == "weakest":
+        del data["proposal_strategy"]  # the default: runs checkpointed before it existed resume
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -252,8 +252,24 @@ def test_too_small_budget_is_refused_before_any_call(world: SyntheticWorld) -> N
 # ------------------------------------------------------------------------------------ plan
 @pytest.mark.parametrize(
     "kw",
-    [{}, {"acceptance": "greedy"}, {"samples_per_query": 2}, {"likelihood": True}],
-    ids=["paired", "greedy", "two-samples", "likelihood"],
+    [
+        {},
+        {"acceptance": "greedy"},
+        {"samples_per_query": 2},
+        {"likelihood": True},
+        {"proposal_strategy": "pareto"},
+        {"proposal_strategy": "pareto", "candidates": 1, "iterations": 4},
+        {"proposal_strategy": "pareto", "proposal_style": "add_sentence"},
+    ],
+    ids=[
+        "paired",
+        "greedy",
+        "two-samples",
+        "likelihood",
+        "pareto",
+        "pareto-one-candidate",
+        "pareto-add-sentence",
+    ],
 )
 def test_plan_makes_no_calls_and_bounds_the_run(world: SyntheticWorld, kw: dict) -> None:
     scorer = world.likelihood() if kw.pop("likelihood", False) else None
@@ -266,7 +282,7 @@ def test_plan_makes_no_calls_and_bounds_the_run(world: SyntheticWorld, kw: dict)
         judge=judge,
         proposer=proposer,
         likelihood=kw.pop("likelihood", None),
-        config=small(iterations=2, **kw),
+        config=small(**{"iterations": 2, **kw}),
     )
     plan = opt.plan(QUERIES)
     assert target.calls == judge.calls == proposer.calls == 0

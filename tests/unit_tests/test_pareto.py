@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,14 +10,23 @@ import pytest
 
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.instruction import MetaInstruction
+from langchain_picaco.optimizer.guards import MERGE_MARGIN_CHARS, guard_merge
 from langchain_picaco.optimizer.pareto import (
+    InstructionEvidence,
     add_evidence,
     dominates,
     front_of,
+    merge_parents,
     pareto_front,
 )
 from langchain_picaco.optimizer.picaco_optimizer import PicacoOptimizer
-from langchain_picaco.testing import SAMPLE_QUERIES, SyntheticWorld
+from langchain_picaco.testing import (
+    SAMPLE_QUERIES,
+    ConflictingWorld,
+    ScriptedProposer,
+    SyntheticWorld,
+)
+from langchain_picaco.values.queries import load_queries
 from langchain_picaco.values.value_sets import ValueSet
 
 
@@ -124,3 +134,131 @@ def test_the_plot_draws_the_front_members(
     assert sum(label.startswith("Pareto front ") for label in drawn) == min(len(others), 4)
     on_front = any(m.instruction == run.text for m in run.pareto_front)
     assert ("optimised (on the Pareto front)" in drawn) == on_front
+
+
+# ------------------------------------------------------------------ proposals from the front
+def _ev(text: str, **means: float) -> InstructionEvidence:
+    return {"instruction": text, "sums": dict(means), "counts": dict.fromkeys(means, 1)}
+
+
+def test_merge_parents_picks_the_member_that_complements_the_incumbent() -> None:
+    evidence = [
+        _ev("INC", a=5, b=5, c=1, d=1),
+        _ev("C-ONLY", a=5, b=1, c=5, d=1),
+        _ev("D-AND-C", a=1, b=5, c=4, d=5),
+        _ev("WORSE", a=4, b=4, c=1, d=1),
+    ]
+    front = pareto_front(evidence)
+    assert "WORSE" not in {m["instruction"] for m in front}
+    # the best value by value with the incumbent: (5, 5, 4, 5) beats (5, 5, 5, 1) on the minimum
+    assert merge_parents(evidence, front, "INC") == ("INC", "D-AND-C")
+    # nothing on the front beats the incumbent anywhere: no merge
+    assert merge_parents(evidence[:1], pareto_front(evidence[:1]), "INC") is None
+    assert merge_parents(evidence, front, "NEVER MEASURED") is None
+
+
+def test_guard_merge_bounds_the_length_and_refuses_pastes_and_parents() -> None:
+    a = "Respect family customs in every answer."
+    b = "Protect the user's safety in every answer."
+    kw = {"queries": list(SAMPLE_QUERIES), "seen": [a]}
+    assert (
+        guard_merge("Respect customs and keep the user safe in every answer.", (a, b), **kw) is None
+    )
+    assert guard_merge(f"{a} {b}", (a, b), **kw) == "concatenates"
+    assert guard_merge(b, (a, b), **kw) == "duplicate"
+    long = "Respect customs and keep the user safe in every answer, " * 3
+    assert len(long) > len(b) + MERGE_MARGIN_CHARS
+    assert guard_merge(long, (a, b), **kw) == "merge_too_long"
+
+
+class MergeCounter(ScriptedProposer):
+    """The scripted proposer, counting the merge prompts it is sent."""
+
+    merges: int = 0
+
+    def respond(self, messages, **kwargs):  # type: ignore[no-untyped-def]
+        if "<instruction_a>" in "\n".join(str(m.content) for m in messages):
+            self.merges += 1
+        return super().respond(messages, **kwargs)
+
+
+def _conflict_run(vs: ValueSet, strategy: str, seed: int) -> tuple[MetaInstruction, int]:
+    world = ConflictingWorld(vs, seed=seed)
+    proposer = MergeCounter(world=world)
+    cfg = PicacoConfig(seed=seed, calibrate=False, proposal_strategy=strategy)  # type: ignore[arg-type]
+    mi = PicacoOptimizer(
+        world.target(), values=vs, judge=world.judge(), proposer=proposer, config=cfg
+    ).optimize(load_queries("confucianism-4", split="optimize"))
+    return mi, proposer.merges
+
+
+def test_pareto_merges_front_members_where_weakest_value_edits_stall(vs: ValueSet) -> None:
+    weakest, merges = _conflict_run(vs, "weakest", 1)
+    assert merges == 0 and weakest.scores is not None and weakest.scores.min == 1.0
+    pareto, merges = _conflict_run(vs, "pareto", 1)
+    assert merges > 0 and pareto.scores is not None and pareto.scores.min > 4
+    world = ConflictingWorld(vs)
+    assert set(world.requested(pareto.text)) == set(vs.names)
+    # the merge was accepted on the paired test like any candidate
+    accepted = [h for h in pareto.history if h.accepted and h.iteration > 0]
+    assert accepted and all(h.gain_low is not None and h.gain_low > 0 for h in accepted)
+
+
+def test_the_merge_costs_no_call_the_plan_does_not_count(vs: ValueSet) -> None:
+    world = ConflictingWorld(vs, seed=1)
+    plans = {
+        s: PicacoOptimizer(
+            world.target(),
+            values=vs,
+            judge=world.judge(),
+            proposer=world.proposer(),
+            config=PicacoConfig(seed=1, calibrate=False, proposal_strategy=s),  # type: ignore[arg-type]
+        ).plan(load_queries("confucianism-4", split="optimize"))
+        for s in ("weakest", "pareto")
+    }
+    assert plans["pareto"].calls_by_phase == plans["weakest"].calls_by_phase
+    mi, _ = _conflict_run(vs, "pareto", 1)
+    assert mi.usage.calls <= plans["pareto"].max_calls
+    rounds = max(h.iteration for h in mi.history)
+    assert mi.usage.calls_by_role["proposer"] <= rounds * 4 * 2  # C (1 + retries) a round
+
+
+class Concatenator(ScriptedProposer):
+    """Answers a merge prompt by pasting the two instructions one after the other."""
+
+    def respond(self, messages, **kwargs):  # type: ignore[no-untyped-def]
+        prompt = "\n".join(str(m.content) for m in messages)
+        if "<instruction_a>" in prompt:
+            a = prompt.split("<instruction_a>")[1].split("</instruction_a>")[0]
+            b = prompt.split("<instruction_b>")[1].split("</instruction_b>")[0]
+            return f"<instruction>{a} {b}</instruction>"
+        return super().respond(messages, **kwargs)
+
+
+def test_a_rejected_merge_is_counted_like_any_rejected_candidate(vs: ValueSet) -> None:
+    world = ConflictingWorld(vs, seed=1)
+    cfg = PicacoConfig(seed=1, calibrate=False, proposal_strategy="pareto")
+    mi = PicacoOptimizer(
+        world.target(),
+        values=vs,
+        judge=world.judge(),
+        proposer=Concatenator(world=world),
+        config=cfg,
+    ).optimize(load_queries("confucianism-4", split="optimize"))
+    pasted = [h for h in mi.history if h.rejected_reason in ("concatenates", "merge_too_long")]
+    assert pasted
+    assert mi.usage.faults.get("rejected_concatenates", 0) + mi.usage.faults.get(
+        "rejected_merge_too_long", 0
+    ) == len(pasted)
+    assert mi.usage.faults.get("proposer_repaired", 0) > 0  # the repair turn was tried
+
+
+def test_the_default_strategy_keeps_the_settings_fingerprint_of_older_checkpoints() -> None:
+    from langchain_picaco.optimizer.picaco_optimizer import _settings_fingerprint
+
+    cfg = PicacoConfig()
+    data = cfg.model_dump(mode="json", exclude={"max_concurrency", "retry", "budget"})
+    del data["proposal_strategy"]
+    old = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    assert _settings_fingerprint(cfg) == old
+    assert _settings_fingerprint(PicacoConfig(proposal_strategy="pareto")) != old

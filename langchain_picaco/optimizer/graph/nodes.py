@@ -53,13 +53,19 @@ from langchain_picaco.optimizer.graph.state import (
 )
 from langchain_picaco.optimizer.guards import (
     guard_candidate,
+    guard_merge,
     guard_sentence,
     off_task_share,
     parse_candidate,
     parse_sentence,
     word_key,
 )
-from langchain_picaco.optimizer.pareto import add_evidence, pareto_front
+from langchain_picaco.optimizer.pareto import (
+    add_evidence,
+    means_of,
+    merge_parents,
+    pareto_front,
+)
 from langchain_picaco.optimizer.pools import merge_pool, pool_examples, weakest_value, weighted
 from langchain_picaco.optimizer.resources import Resources
 from langchain_picaco.optimizer.seed import default_seed_instruction
@@ -142,6 +148,47 @@ def _with_evidence(state: PicacoState, ms: list[Measurement], names: list[str]) 
     return {"evidence": evidence, "pareto_front": pareto_front(evidence)}
 
 
+def _merge_variant(cfg: PicacoConfig, iteration: int) -> int | None:
+    """The round's variant that merges two front members (None: none this round).
+
+    Under ``proposal_strategy="pareto"``: the last of the C variants; with one candidate a
+    round, the only one, every other round. The other variants improve the weakest value.
+    """
+    if cfg.proposal_strategy != "pareto":
+        return None
+    if cfg.candidates > 1:
+        return cfg.candidates
+    return 1 if iteration % 2 == 0 else None
+
+
+def _merge_inputs(state: PicacoState, value_set: ValueSet) -> dict[str, Any] | None:
+    """The merge prompt's inputs for the incumbent and its partner on the front (None: none)."""
+    evidence = state.get("evidence") or []
+    parents = merge_parents(evidence, state.get("pareto_front") or [], state["instruction"])
+    if parents is None:
+        return None
+    means = [means_of(evidence, p) for p in parents]
+    names = [n for n in value_set.names if n in means[0] and n in means[1]]
+
+    def lines(m: dict[str, float]) -> str:
+        return "\n".join(prompts.PROPOSER_SCORE_LINE.format(name=n, score=m[n]) for n in names)
+
+    def stronger(a: dict[str, float], b: dict[str, float]) -> str:
+        return ", ".join(n for n in names if a[n] > b[n]) or "-"
+
+    return {
+        "parents": parents,
+        "values": value_set.describe(),
+        "first": parents[0],
+        "second": parents[1],
+        "first_scores": lines(means[0]),
+        "second_scores": lines(means[1]),
+        "strengths": prompts.PROPOSER_MERGE_STRENGTHS.format(
+            first=stronger(means[0], means[1]), second=stronger(means[1], means[0])
+        ),
+    }
+
+
 def _minibatch(cfg: PicacoConfig, iteration: int, n: int) -> list[int]:
     """The round's screening minibatch: indices of queries, drawn with the round's seed."""
     rng = random.Random(stable_seed(cfg.seed, "minibatch", iteration))
@@ -163,6 +210,22 @@ class _ProposalRound:
     seen: list[str]
     rejected: list[Rejection]
     usage: CallUsage
+    merge: dict[str, Any] | None = None
+    """The merge prompt's inputs (``parents`` among them), when a variant merges this round."""
+    merge_variant: int | None = None
+    """The variant that merges (see ``_merge_variant``)."""
+
+    def merging(self, variant: int) -> bool:
+        """Whether ``variant`` is this round's merge."""
+        return self.merge is not None and variant == self.merge_variant
+
+    def read_merge(self, reply: str) -> tuple[str, str | None]:
+        """The merged instruction in a reply, and why it is unusable (None: usable)."""
+        assert self.merge is not None
+        text = parse_candidate(reply)
+        return text, guard_merge(
+            text, self.merge["parents"], queries=self.state["queries"], seen=self.seen
+        )
 
     def read(self, reply: str) -> tuple[str, str | None]:
         """The candidate in a reply, and why it is unusable (None: usable)."""
@@ -191,7 +254,14 @@ class _ProposalRound:
     ) -> str:
         """Candidate ``variant``, repaired in the conversation until usable ("": rejected)."""
         cfg, iteration, usage = self.cfg, self.iteration, self.usage
-        messages = self.prompt.format_messages(**self.base, variant=variant)
+        merging = self.merging(variant)
+        prompt, repair, read = (
+            (prompts.PROPOSER_MERGE_PROMPT, prompts.PROPOSER_MERGE_REPAIR_PROMPT, self.read_merge)
+            if merging
+            else (self.prompt, self.repair, self.read)
+        )
+        base = self.merge if merging and self.merge is not None else self.base
+        messages = prompt.format_messages(**base, variant=variant)
         text = ""
         for attempt in range(cfg.proposer_retries + 1):
             msg = await caller.acall(
@@ -207,9 +277,10 @@ class _ProposalRound:
                     "iteration": iteration,
                     "candidate": variant,
                     "attempt": attempt,
+                    **({"proposal": "merge"} if merging else {}),
                 },
             )
-            text, reason = self.read(message_text(msg))
+            text, reason = read(message_text(msg))
             if reason is None:
                 break
             usage.fault(f"rejected_{reason}")
@@ -224,7 +295,7 @@ class _ProposalRound:
             messages = [
                 *messages,
                 msg,
-                *self.repair.format_messages(
+                *repair.format_messages(
                     problem=prompts.PROPOSER_PROBLEMS.get(reason, reason), weakest=self.weakest
                 ),
             ]
@@ -516,7 +587,10 @@ class PicacoNodes:
             seen=_seen_instructions(state),
             rejected=list(state.get("rejected") or []),
             usage=CallUsage(),
+            merge_variant=_merge_variant(cfg, iteration),
         )
+        if round_.merge_variant is not None:
+            round_.merge = _merge_inputs(state, value_set)
 
         def proposed(variant: int) -> None:
             self._emit(runtime, {"phase": "propose", "event": "proposed", "candidate": variant})
