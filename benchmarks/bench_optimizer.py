@@ -27,6 +27,15 @@ seconds, offline, and repeat exactly:
     redundancy of the held-out responses, 0..1: how much they restate the value descriptions),
     the final instruction's sentences, and calls spent optimising; then, per world, in how many
     seeds PICACO's min (and mean) is above, equal to, or below OPRO's.
+(d) Proposals from the Pareto front (issue 15): PICACO proposing only for the weakest value
+    (``proposal_strategy="weakest"``) against PICACO merging front members
+    (``proposal_strategy="pareto"``), both at their defaults otherwise, and OPRO given the larger
+    of the two runs' call counts; a control row runs weakest-only with the pareto run's call
+    count as its budget and no patience stop (so weakest-only is not short of calls). Worlds:
+    the conflicting world (``ConflictingWorld``: rival values, where weakest-value edits trade
+    one value for another) with a clean and a noisy judge, and the five worlds of (c); twenty
+    seeds each, held-out min and mean by the world's clean judge, per-seed wins and the paired
+    mean difference (pareto minus weakest) with its 95 % t interval.
 
 Usage:
     .venv/bin/python benchmarks/bench_optimizer.py              # all three parts
@@ -34,6 +43,7 @@ Usage:
     .venv/bin/python benchmarks/bench_optimizer.py --only c --seeds 5
     .venv/bin/python benchmarks/bench_optimizer.py --only c --no-greedy --world 0.8,0.1
     .venv/bin/python benchmarks/bench_optimizer.py --only b --markdown b.md   # tables as markdown
+    .venv/bin/python benchmarks/bench_optimizer.py --only d --seeds 20
 """
 
 from __future__ import annotations
@@ -57,7 +67,8 @@ from langchain_picaco.instruction import MetaInstruction  # noqa: E402
 from langchain_picaco.optimizer.picaco_optimizer import EvaluationReport, PicacoOptimizer  # noqa: E402
 from langchain_picaco.optimizer.seed import default_seed_instruction  # noqa: E402
 from langchain_picaco.scoring import LexicalRedundancy  # noqa: E402
-from langchain_picaco.testing import SyntheticWorld  # noqa: E402
+from langchain_picaco.scoring.stats import paired_gain  # noqa: E402
+from langchain_picaco.testing import ConflictingWorld, SyntheticWorld  # noqa: E402
 from langchain_picaco.values.queries import load_queries  # noqa: E402
 from langchain_picaco.values.value_sets import ValueSet, load_value_set  # noqa: E402
 
@@ -432,6 +443,117 @@ def part_c(seeds: int, greedy_row: bool = True, worlds: Sequence[tuple] = ()) ->
     return [*scores, "", *versus]
 
 
+# ---------------------------------------------------------------------------------------- (d)
+D_WORLDS = [
+    ("conflicting values, clean judge, K=4", "confucianism-4", 0.0, 0.0, True),
+    ("conflicting values, noisy judge (sd 0.8), K=4", "confucianism-4", 0.8, 0.0, True),
+    *((title, name, noise, dilution, False) for title, name, noise, dilution in WORLDS),
+]
+WEAKEST, PARETO, CONTROL, OPRO = (
+    "weakest only",
+    "pareto + merge",
+    "weakest, pareto's calls*",
+    "OPRO (same budget)",
+)
+
+
+def _strategy_run(
+    world: SyntheticWorld,
+    vs: ValueSet,
+    qs: Sequence[str],
+    seed: int,
+    strategy: str,
+    budget: int | None = None,
+) -> MetaInstruction:
+    """PICACO at its defaults with ``strategy``; with a budget, no patience stop."""
+    extra: dict[str, Any] = {}
+    if budget is not None:
+        extra = {"budget": Budget(max_calls=budget), "patience": 10}
+    cfg = PicacoConfig(seed=seed, calibrate=False, proposal_strategy=strategy, **extra)
+    roles = {"judge": world.judge(), "proposer": world.proposer()}
+    return PicacoOptimizer(world.target(), values=vs, config=cfg, **roles).optimize(list(qs))
+
+
+def _held_out(world: SyntheticWorld, vs: ValueSet, mi: MetaInstruction, qs: Sequence[str]) -> Row:
+    row = _evaluate(world, vs, mi.text, qs)
+    return Row(row.min, row.mean, row.parrot, mi.usage.calls, row.sentences)
+
+
+def _strategies(name: str, noise: float, dilution: float, conflicting: bool, seed: int) -> dict:
+    """One seed of part (d): the four methods' held-out rows."""
+    vs = load_value_set(name)
+    qs = load_queries(name, split="optimize")
+    heldout = load_queries(name, split="heldout")
+    kind = ConflictingWorld if conflicting else SyntheticWorld
+    world = kind(vs, judge_noise=noise, dilution=dilution, seed=seed)
+    weakest = _strategy_run(world, vs, qs, seed, "weakest")
+    pareto = _strategy_run(world, vs, qs, seed, "pareto")
+    control = _strategy_run(world, vs, qs, seed, "weakest", budget=pareto.usage.calls)
+    opro = _opro(world, vs, qs, seed, max(weakest.usage.calls, pareto.usage.calls))
+    runs = {WEAKEST: weakest, PARETO: pareto, CONTROL: control, OPRO: opro}
+    return {label: _held_out(world, vs, mi, heldout) for label, mi in runs.items()}
+
+
+def _wins(per_seed: Sequence[dict[str, Row]], ours: str, theirs: str, attr: str) -> str:
+    a = [getattr(r[ours], attr) for r in per_seed]
+    b = [getattr(r[theirs], attr) for r in per_seed]
+    above = sum(x > y + 1e-9 for x, y in zip(a, b, strict=True))
+    below = sum(x < y - 1e-9 for x, y in zip(a, b, strict=True))
+    return f"{above} / {len(a) - above - below} / {below}"
+
+
+def _paired(per_seed: Sequence[dict[str, Row]], ours: str, theirs: str, attr: str) -> str:
+    diffs = [getattr(r[ours], attr) - getattr(r[theirs], attr) for r in per_seed]
+    mean, low, high = paired_gain(diffs, 0.025)
+    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+def part_d(seeds: int) -> list[str]:
+    """Run part (d); print the text tables, return two markdown tables (scores, paired)."""
+    print("\n(d) Weakest-value proposals against Pareto + merge and OPRO (held-out, clean judge;")
+    print(f"    {seeds} seeds a world; PICACO defaults T=10, C=4, S=2, minibatch 8, patience 3)")
+    scores = ["| world | method | min | mean | sent. | calls |", "|---|---|---|---|---|---|"]
+    paired = [
+        "| world | min: pareto − weakest [95% CI] | above / equal / below "
+        "| mean: pareto − weakest [95% CI] | above / equal / below "
+        "| min vs weakest at pareto's calls* | min vs OPRO |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for title, name, noise, dilution, conflicting in D_WORLDS:
+        started = time.perf_counter()
+        per_seed = [_strategies(name, noise, dilution, conflicting, s) for s in range(seeds)]
+        print(f"\n    {title}: {name} ({time.perf_counter() - started:.0f} s)")
+        print(f"    {'method':<26} {'min':>5} {'mean':>5} {'sent.':>5} {'calls':>6}   min per seed")
+        for i, method in enumerate(per_seed[0]):
+            rows = [r[method] for r in per_seed]
+            cells = (
+                f"{statistics.fmean(r.min for r in rows):.2f}",
+                f"{statistics.fmean(r.mean for r in rows):.2f}",
+                f"{statistics.fmean(r.sentences for r in rows):.1f}",
+                f"{statistics.fmean(r.calls for r in rows):.0f}",
+            )
+            mins = " ".join(f"{r.min:.1f}" for r in rows)
+            print(
+                f"    {method:<26} {cells[0]:>5} {cells[1]:>5} {cells[2]:>5} {cells[3]:>6}   {mins}"
+            )
+            label = f"**{method}**" if method == PARETO else method
+            scores.append(f"| {title if i == 0 else ''} | {label} | " + " | ".join(cells) + " |")
+        cells = (
+            _paired(per_seed, PARETO, WEAKEST, "min"),
+            _wins(per_seed, PARETO, WEAKEST, "min"),
+            _paired(per_seed, PARETO, WEAKEST, "mean"),
+            _wins(per_seed, PARETO, WEAKEST, "mean"),
+            _wins(per_seed, PARETO, CONTROL, "min"),
+            _wins(per_seed, PARETO, OPRO, "min"),
+        )
+        print(f"    pareto - weakest: min {cells[0]} (seeds above/equal/below {cells[1]}),")
+        print(f"                      mean {cells[2]} ({cells[3]})")
+        print(f"    pareto vs weakest at pareto's calls, min: {cells[4]}; vs OPRO, min: {cells[5]}")
+        paired.append(f"| {title} | " + " | ".join(cells) + " |")
+    print("\n    * control: weakest-only given the pareto run's call count as budget, patience off")
+    return [*scores, "", *paired]
+
+
 def _markdown(path: str | None, blocks: Sequence[list[str]]) -> None:
     """Write the markdown tables (one block each, a blank line between) to ``path``."""
     if path:
@@ -442,8 +564,10 @@ def _markdown(path: str | None, blocks: Sequence[list[str]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["a", "b", "c"], help="run one part only")
-    parser.add_argument("--seeds", type=int, default=10, help="seeds per world in part (c)")
+    parser.add_argument("--only", choices=["a", "b", "c", "d"], help="run one part only")
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="seeds per world in (c) (10) and (d) (20)"
+    )
     parser.add_argument(
         "--latency",
         default="0.2,0.05",
@@ -475,7 +599,9 @@ def main() -> None:
     if args.only in (None, "b"):
         blocks.append([*B_HEADER, *part_b()])
     if args.only in (None, "c"):
-        blocks.append(part_c(args.seeds, greedy_row=not args.no_greedy, worlds=worlds))
+        blocks.append(part_c(args.seeds or 10, greedy_row=not args.no_greedy, worlds=worlds))
+    if args.only in (None, "d"):
+        blocks.append(part_d(args.seeds or 20))
     _markdown(args.markdown, blocks)
     print(f"\n(total {time.perf_counter() - started:.1f} s)")
 

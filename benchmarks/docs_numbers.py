@@ -253,6 +253,12 @@ JOBS: tuple[Job, ...] = (
         out_file("table.md"), ("3 min", "40 s"),
     ),
     Job(
+        "optimizer-d", "docs/benchmarks.md", "scripted",
+        ((*BENCH_OPT, "--only", "d", *MD),),
+        ((*BENCH_OPT, "--only", "d", "--seeds", "2", *MD),),
+        out_file("table.md"), ("12 min", "1 min"),
+    ),
+    Job(
         "trust-a", "docs/calibration.md", "scripted",
         ((*TRUST, "--only", "a"),), ((*TRUST, "--only", "a", "--seeds", "5"),),
         stdout_markdown, ("1 min", "10 s"),

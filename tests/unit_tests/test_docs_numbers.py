@@ -254,4 +254,4 @@ def test_every_job_has_its_markers_and_its_script() -> None:
     local = {j.name for j in dn.JOBS if j.kind == "local"}
     assert {"judge-table", "proposer-rate", "paper-table", "demo"} <= local
     scripted = {j.name for j in dn.JOBS if j.kind == "scripted"}
-    assert {"trust-a", "trust-b", "trust-c", "trust-d", "optimizer-c"} <= scripted
+    assert {"trust-a", "trust-b", "trust-c", "trust-d", "optimizer-c", "optimizer-d"} <= scripted
