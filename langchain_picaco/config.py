@@ -140,6 +140,10 @@ class PicacoConfig(BaseModel):
             longer than the longer of the two plus ``MERGE_MARGIN_CHARS``; with one candidate a
             round, every other round). The same C proposer calls either way; acceptance is
             unchanged.
+        judge_feedback: Before each round's proposals, ask the judge once (a counted judge call,
+            within ``plan()``) why the aligned pool's answer scored lowest on the weakest value
+            falls short of it, and pass its one-sentence reason to the proposer (GEPA's
+            reflective step). Off by default.
         proposer_retries: Repair turns per candidate when a guard rejects the proposer's reply
             (a copy of an instruction already tried, a question, ...): the proposer is told why
             and asked again, in the same conversation. Each is a counted proposer call.
@@ -193,6 +197,7 @@ class PicacoConfig(BaseModel):
     candidates: int = Field(default=4, ge=1, le=64)
     proposal_style: Literal["rewrite", "add_sentence"] = "rewrite"
     proposal_strategy: Literal["weakest", "pareto"] = "weakest"
+    judge_feedback: bool = False
     proposer_retries: int = Field(default=1, ge=0, le=3)
     beta: float = Field(default=DEFAULT_BETA, gt=0)
     noise_weight: float = Field(default=1.0, ge=0)

@@ -141,6 +141,15 @@ JUDGE_VALUE_QUESTIONS = {
 }
 """The question closing the per-value prompt, per question kind."""
 
+JUDGE_FEEDBACK_RULE = "Answer with one short sentence."
+"""The answer rule of the feedback question (``JUDGE_VALUE_SYSTEM``'s ``answer_rule``)."""
+
+JUDGE_FEEDBACK_QUESTION = (
+    "In ONE short sentence, say what the RESPONSE should do differently to act on the value "
+    "'{name}'."
+)
+"""The question closing the feedback prompt (``JUDGE_VALUE_HUMAN``'s ``question``)."""
+
 JUDGE_VALUE_PROMPT = ChatPromptTemplate.from_messages(
     [("system", JUDGE_VALUE_SYSTEM), ("human", JUDGE_VALUE_HUMAN)]
 )
@@ -287,6 +296,16 @@ both instructions A and B, in your own words. Reply with only the new instructio
 
 PROPOSER_MERGE_REPAIR_PROMPT = ChatPromptTemplate.from_messages([("human", PROPOSER_MERGE_REPAIR)])
 """The merge's repair turn as a template (one human message)."""
+
+PROPOSER_FEEDBACK = """\
+A judge read an answer written under the current instruction and said why it falls short on \
+{weakest}:
+"{feedback}"
+Use this when you write your reply."""
+
+PROPOSER_FEEDBACK_PROMPT = ChatPromptTemplate.from_messages([("human", PROPOSER_FEEDBACK)])
+"""The judge's feedback (``judge_feedback=True``), one human message after the proposer prompt.
+Variables: ``weakest``, ``feedback``."""
 
 PROPOSER_SENTENCE_SYSTEM = """\
 You help write a system instruction for an AI assistant. The instruction speaks to the assistant \

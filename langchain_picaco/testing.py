@@ -103,6 +103,7 @@ _EDITS = (
 )
 
 
+_FEEDBACK_QUESTION = re.compile(r"should do differently to act on the value '([^']+)'")
 _VALUE_QUESTION = re.compile(r"^VALUE: (.+?): .*\n(?:.*\n)*?.*\b(Yes or No|one digit)\b", re.M)
 
 
@@ -529,6 +530,12 @@ class ScriptedJudge(ScriptedChatModel):
         prompt = "\n".join(_text(m) for m in messages)
         match = _FENCE.search(prompt)
         response = match.group(2) if match else ""
+        feedback = _FEEDBACK_QUESTION.search(prompt)
+        if feedback is not None:  # judge feedback: one sentence on what the response misses
+            name = feedback.group(1)
+            if name in self.world.acted(response):
+                return f"It already acts on {self.world.trigger(name)}."
+            return f"It never says how the advice serves {self.world.trigger(name)}."
         question = _value_question(prompt)
         scores = self.rate(response, kwargs.get("seed"))
         if question is not None and question[0] in scores:

@@ -123,8 +123,12 @@ def enhance_calls(cfg: PicacoConfig, n_queries: int, per_response: int) -> int:
 
 
 def propose_calls(cfg: PicacoConfig) -> int:
-    """Most proposer calls of one round: every candidate's reply repaired every time allowed."""
-    return cfg.candidates * (1 + cfg.proposer_retries)
+    """Most calls of one round's proposals (proposer replies and the judge's feedback).
+
+    Every candidate's reply repaired every time allowed, and one judge call for the feedback
+    when ``judge_feedback`` is on.
+    """
+    return cfg.candidates * (1 + cfg.proposer_retries) + int(cfg.judge_feedback)
 
 
 def screen_calls(cfg: PicacoConfig, batch: int, per_response: int) -> int:

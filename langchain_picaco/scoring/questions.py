@@ -27,6 +27,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage
 
 from langchain_picaco.prompts import (
+    JUDGE_FEEDBACK_QUESTION,
+    JUDGE_FEEDBACK_RULE,
     JUDGE_VALUE_DIGIT_GRAMMAR,
     JUDGE_VALUE_PROMPT,
     JUDGE_VALUE_QUESTIONS,
@@ -48,6 +50,7 @@ from langchain_picaco.values.value_sets import Value
 __all__ = [
     "QuestionKind",
     "ValueAnswer",
+    "build_feedback_messages",
     "build_value_messages",
     "parse_value_answer",
     "question_grammar",
@@ -115,6 +118,23 @@ def build_value_messages(
         name=value.name,
         description=value.description,
         question=JUDGE_VALUE_QUESTIONS[kind.value].format(name=value.name),
+    )
+
+
+def build_feedback_messages(
+    value: Value, query: str, response: str, *, salt: str = DEFAULT_FENCE_SALT
+) -> list[BaseMessage]:
+    """The messages asking the judge, in one sentence, what ``response`` misses of ``value``.
+
+    The per-value prompt (same fences) with the feedback question and answer rule.
+    """
+    return JUDGE_VALUE_PROMPT.format_messages(
+        answer_rule=JUDGE_FEEDBACK_RULE,
+        query_block=fence("QUERY", query, salt=salt),
+        response_block=fence("RESPONSE", response, salt=salt),
+        name=value.name,
+        description=value.description,
+        question=JUDGE_FEEDBACK_QUESTION.format(name=value.name),
     )
 
 

@@ -260,6 +260,7 @@ def test_too_small_budget_is_refused_before_any_call(world: SyntheticWorld) -> N
         {"proposal_strategy": "pareto"},
         {"proposal_strategy": "pareto", "candidates": 1, "iterations": 4},
         {"proposal_strategy": "pareto", "proposal_style": "add_sentence"},
+        {"judge_feedback": True, "proposal_strategy": "pareto"},
     ],
     ids=[
         "paired",
@@ -269,6 +270,7 @@ def test_too_small_budget_is_refused_before_any_call(world: SyntheticWorld) -> N
         "pareto",
         "pareto-one-candidate",
         "pareto-add-sentence",
+        "pareto-judge-feedback",
     ],
 )
 def test_plan_makes_no_calls_and_bounds_the_run(world: SyntheticWorld, kw: dict) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.runtime import Runtime
 
@@ -77,6 +77,7 @@ from langchain_picaco.scoring.measure import (
     message_text,
     stable_seed,
 )
+from langchain_picaco.scoring.questions import build_feedback_messages
 from langchain_picaco.scoring.stats import paired_gain, summarize_scores
 from langchain_picaco.values.value_sets import ValueSet
 
@@ -86,6 +87,9 @@ if TYPE_CHECKING:
     from langchain_picaco.config import PicacoConfig
 
 __all__ = ["PicacoNodes", "budget_stop", "collect"]
+
+FEEDBACK_CHARS = 300
+"""Longest judge feedback passed to the proposer (``judge_feedback``)."""
 
 # Names of this module's public list in 0.1 that now live elsewhere and that it does not import
 # for its own use: served for one release, with a DeprecationWarning naming their new module.
@@ -214,6 +218,8 @@ class _ProposalRound:
     """The merge prompt's inputs (``parents`` among them), when a variant merges this round."""
     merge_variant: int | None = None
     """The variant that merges (see ``_merge_variant``)."""
+    feedback: list[BaseMessage] | None = None
+    """The judge's feedback message, added after the prompt of every variant but the merge."""
 
     def merging(self, variant: int) -> bool:
         """Whether ``variant`` is this round's merge."""
@@ -262,6 +268,8 @@ class _ProposalRound:
         )
         base = self.merge if merging and self.merge is not None else self.base
         messages = prompt.format_messages(**base, variant=variant)
+        if self.feedback and not merging:
+            messages = [*messages, *self.feedback]
         text = ""
         for attempt in range(cfg.proposer_retries + 1):
             msg = await caller.acall(
@@ -591,6 +599,12 @@ class PicacoNodes:
         )
         if round_.merge_variant is not None:
             round_.merge = _merge_inputs(state, value_set)
+        if cfg.judge_feedback:
+            reason = await self._judge_feedback(state, runtime, config, weakest, round_.usage)
+            if reason:
+                round_.feedback = prompts.PROPOSER_FEEDBACK_PROMPT.format_messages(
+                    weakest=weakest, feedback=reason
+                )
 
         def proposed(variant: int) -> None:
             self._emit(runtime, {"phase": "propose", "event": "proposed", "candidate": variant})
@@ -605,6 +619,43 @@ class PicacoNodes:
             "phase": "evaluate",
             "usage": round_.usage.as_dict(),
         }
+
+    async def _judge_feedback(
+        self,
+        state: PicacoState,
+        runtime: Runtime[PicacoContext],
+        config: RunnableConfig,
+        weakest: str,
+        usage: CallUsage,
+    ) -> str | None:
+        """One judge call: why the pooled answer scored lowest on ``weakest`` falls short of it.
+
+        The answer is the aligned pool's lowest on the weakest value (responses already judged);
+        no call when the pool is empty. The reply's first line, at most ``FEEDBACK_CHARS``.
+        """
+        cfg = config_of(runtime)
+        value_set = ValueSet.model_validate(state["values"])
+        pooled = [m for ms in (state.get("aligned") or {}).values() for m in ms]
+        scored = [m for m in pooled if weakest in (m.get("scores") or {})]
+        if not scored:
+            return None
+        low = min(scored, key=lambda m: m["scores"][weakest])
+        iteration = state.get("iteration", 0) + 1
+        msg = await self.caller(runtime, "judge", value_set).acall(
+            build_feedback_messages(
+                value_set.get(weakest), state["queries"][low["query"]], low["text"]
+            ),
+            usage=usage,
+            config=config,
+            temperature=0.0,
+            seed=stable_seed(cfg.seed, "feedback", iteration),
+            metadata={"phase": "propose", "iteration": iteration, "feedback": weakest},
+        )
+        lines = message_text(msg).strip().splitlines()
+        reason = lines[0].strip()[:FEEDBACK_CHARS] if lines else ""
+        if not reason:
+            usage.fault("feedback_empty")
+        return reason or None
 
     # ------------------------------------------------------------------ select
     async def select(
