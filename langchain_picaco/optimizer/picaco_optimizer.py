@@ -685,11 +685,16 @@ def _max_tokens(model: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+_NEWER_SETTINGS: dict[str, Any] = {"proposal_strategy": "weakest", "judge_feedback": False}
+"""Settings added after runs were checkpointed, with the default that behaves as before."""
+
+
 def _settings_fingerprint(config: PicacoConfig) -> str:
     """A hash of the settings that shape a run's result (not concurrency, retries or budget)."""
     data = config.model_dump(mode="json", exclude={"max_concurrency", "retry", "budget"})
-    if data.get("proposal_strategy") == "weakest":
-        del data["proposal_strategy"]  # the default: runs checkpointed before it existed resume
+    for key, default in _NEWER_SETTINGS.items():
+        if data.get(key) == default:
+            del data[key]  # at its default: runs checkpointed before the setting existed resume
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

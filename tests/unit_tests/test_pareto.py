@@ -258,7 +258,8 @@ def test_the_default_strategy_keeps_the_settings_fingerprint_of_older_checkpoint
 
     cfg = PicacoConfig()
     data = cfg.model_dump(mode="json", exclude={"max_concurrency", "retry", "budget"})
-    del data["proposal_strategy"]
+    del data["proposal_strategy"], data["judge_feedback"]
     old = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
     assert _settings_fingerprint(cfg) == old
     assert _settings_fingerprint(PicacoConfig(proposal_strategy="pareto")) != old
+    assert _settings_fingerprint(PicacoConfig(judge_feedback=True)) != old
