@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         default="rubric",
     )
     p.add_argument("--proposal-style", choices=["rewrite", "add_sentence"], default="rewrite")
+    p.add_argument("--proposal-strategy", choices=["weakest", "pareto"], default="weakest")
     p.add_argument(
         "--max-tokens", type=int, default=0, help="cap of each target response (0: the model's)"
     )
@@ -104,6 +105,7 @@ def _settings(args: argparse.Namespace, value_set: str) -> dict[str, Any]:
         "probe": args.probe,
         "judge_protocol": args.judge_protocol,
         "proposal_style": args.proposal_style,
+        **({"proposal_strategy": "pareto"} if args.proposal_strategy == "pareto" else {}),
         "max_tokens": args.max_tokens,
         "calibrate": args.calibrate,
     }
@@ -192,6 +194,7 @@ def run_cell(args: argparse.Namespace, value_set_name: str, key: str, out: Path,
         max_concurrency=args.max_concurrency,
         judge_protocol=args.judge_protocol,
         proposal_style=args.proposal_style,
+        proposal_strategy=args.proposal_strategy,
         calibrate=args.calibrate == "on",
     )
     target = res.target

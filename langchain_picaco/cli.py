@@ -74,6 +74,11 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
         choices=["rewrite", "add_sentence"],
         help="the proposer rewrites the instruction (default) or writes one sentence to add",
     )
+    p.add_argument(
+        "--proposal-strategy",
+        choices=["weakest", "pareto"],
+        help="propose for the weakest value only (default), or also merge Pareto-front members",
+    )
 
 
 def _model_command(
@@ -203,6 +208,7 @@ def _config(args: argparse.Namespace) -> Any:
         "judge_logprobs",
         "judge_protocol",
         "proposal_style",
+        "proposal_strategy",
     ]
     overrides = {f: getattr(args, f, None) for f in fields}
     budget = {}

@@ -12,10 +12,12 @@ __all__ = [
     "DEFAULT_BETA",
     "DEFAULT_EPS",
     "DEFAULT_RED_EPS",
+    "NEWER_SETTINGS",
     "Budget",
     "CalibrationConfig",
     "PicacoConfig",
     "RetrySettings",
+    "comparable_settings",
     "config_from_kwargs",
 ]
 
@@ -258,3 +260,24 @@ def config_from_kwargs(
         raise ConfigError(
             f"config.{loc}", f"{err['msg']} (got {err.get('input')!r})", "use a value in range"
         ) from None
+
+
+NEWER_SETTINGS: dict[str, Any] = {"proposal_strategy": "weakest", "judge_feedback": False}
+"""Settings added after runs were saved, with the default that behaves as before."""
+
+
+def comparable_settings(config: PicacoConfig, exclude: set[str] | None = None) -> dict[str, Any]:
+    """The config as JSON data for a fingerprint that runs saved before newer settings match.
+
+    A setting of :data:`NEWER_SETTINGS` at its default is left out, so a checkpoint or a
+    comparison's kept phases (``resume_dir``) made before it existed still resume.
+
+    Args:
+        config: The settings.
+        exclude: Top-level fields to leave out as well (e.g. concurrency, retries, budget).
+    """
+    data = config.model_dump(mode="json", exclude=exclude or set())
+    for key, default in NEWER_SETTINGS.items():
+        if data.get(key) == default:
+            del data[key]
+    return data

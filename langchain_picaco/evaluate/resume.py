@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from langchain_picaco._io import atomic_write_text
-from langchain_picaco.config import PicacoConfig
+from langchain_picaco.config import PicacoConfig, comparable_settings
 from langchain_picaco.errors import ConfigError
 from langchain_picaco.instruction import MetaInstruction
 from langchain_picaco.optimizer.picaco_optimizer import EvaluationReport
@@ -101,7 +101,7 @@ def fingerprint(
             "values": value_set.model_dump(mode="json"),
             "queries": list(qs),
             "heldout": list(held),
-            "config": cfg.model_dump(mode="json"),
+            "config": comparable_settings(cfg),
             "samples": samples,
             "models": list(models),
         },

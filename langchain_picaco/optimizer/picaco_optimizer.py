@@ -34,7 +34,7 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, Field
 
 from langchain_picaco._async import run_sync, sync_twin
-from langchain_picaco.config import PicacoConfig, config_from_kwargs
+from langchain_picaco.config import PicacoConfig, comparable_settings, config_from_kwargs
 from langchain_picaco.errors import ConfigError, MissingDependencyError, QueryError
 from langchain_picaco.instruction import (
     HistoryEntry,
@@ -685,16 +685,9 @@ def _max_tokens(model: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-_NEWER_SETTINGS: dict[str, Any] = {"proposal_strategy": "weakest", "judge_feedback": False}
-"""Settings added after runs were checkpointed, with the default that behaves as before."""
-
-
 def _settings_fingerprint(config: PicacoConfig) -> str:
     """A hash of the settings that shape a run's result (not concurrency, retries or budget)."""
-    data = config.model_dump(mode="json", exclude={"max_concurrency", "retry", "budget"})
-    for key, default in _NEWER_SETTINGS.items():
-        if data.get(key) == default:
-            del data[key]  # at its default: runs checkpointed before the setting existed resume
+    data = comparable_settings(config, exclude={"max_concurrency", "retry", "budget"})
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

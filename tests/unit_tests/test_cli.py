@@ -210,3 +210,18 @@ def test_evaluate_scores_the_saved_instruction(capsys, artifact: Path, queries_f
         assert any(line.startswith(name) for line in out.splitlines())
     calls = re.search(r"(\d+) calls; judge faults: 0", out)
     assert calls and int(calls.group(1)) > 0
+
+
+def test_proposal_strategy_and_style_reach_the_config() -> None:
+    from langchain_picaco.cli import _config, _parser
+
+    args = _parser().parse_args(
+        ["optimize", "--values", "confucianism-4", "--model", "scripted", "--out", "x.json",
+         "--proposal-strategy", "pareto", "--proposal-style", "add_sentence"]
+    )  # fmt: skip
+    cfg = _config(args)
+    assert (cfg.proposal_strategy, cfg.proposal_style) == ("pareto", "add_sentence")
+    default = _config(
+        _parser().parse_args(["optimize", "--values", "confucianism-4", "--out", "x.json"])
+    )
+    assert default.proposal_strategy == "weakest"

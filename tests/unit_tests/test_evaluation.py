@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -477,3 +478,30 @@ def test_opro_is_scored_with_picacos_judge_protocol_and_within_its_budget() -> N
     per_value_questions = len(VS)
     assert roles["judge"] == per_value_questions * roles["target"]  # one question a value
     assert 0 < opro.optimization.calls <= cmp.opro_budget
+
+
+def test_kept_phases_of_a_comparison_made_before_newer_settings_still_match() -> None:
+    """A resume_dir made before proposal_strategy/judge_feedback existed resumes at defaults."""
+    from langchain_picaco.config import NEWER_SETTINGS
+    from langchain_picaco.evaluate.resume import fingerprint
+
+    vs = load_value_set("confucianism-4")
+    qs, held = ["q1", "q2"], ["h1"]
+    cfg = PicacoConfig()
+    before = json.dumps(
+        {
+            "values": vs.model_dump(mode="json"),
+            "queries": qs,
+            "heldout": held,
+            "config": {
+                k: v for k, v in cfg.model_dump(mode="json").items() if k not in NEWER_SETTINGS
+            },
+            "samples": 1,
+            "models": ["m"],
+        },
+        sort_keys=True,
+        default=str,
+    )
+    assert fingerprint(vs, qs, held, cfg, 1, ["m"]) == hashlib.sha256(before.encode()).hexdigest()
+    pareto = PicacoConfig(proposal_strategy="pareto")
+    assert fingerprint(vs, qs, held, pareto, 1, ["m"]) != fingerprint(vs, qs, held, cfg, 1, ["m"])
