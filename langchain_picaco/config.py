@@ -18,6 +18,7 @@ __all__ = [
     "PicacoConfig",
     "RetrySettings",
     "comparable_settings",
+    "config_error",
     "config_from_kwargs",
 ]
 
@@ -255,11 +256,20 @@ def config_from_kwargs(
     try:
         return PicacoConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "config"
-        raise ConfigError(
-            f"config.{loc}", f"{err['msg']} (got {err.get('input')!r})", "use a value in range"
-        ) from None
+        raise config_error(exc) from None
+
+
+def config_error(exc: ValidationError) -> ConfigError:
+    """The typed error for a settings object's validation error: the field at fault and why.
+
+    Args:
+        exc: Pydantic's error from validating a config (``PicacoConfig``, ``OproConfig``).
+    """
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "config"
+    return ConfigError(
+        f"config.{loc}", f"{err['msg']} (got {err.get('input')!r})", "use a value in range"
+    )
 
 
 NEWER_SETTINGS: dict[str, Any] = {"proposal_strategy": "weakest", "judge_feedback": False}

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_picaco import prompts
 from langchain_picaco._async import run_sync
-from langchain_picaco.config import Budget, PicacoConfig, RetrySettings
+from langchain_picaco.config import Budget, PicacoConfig, RetrySettings, config_error
 from langchain_picaco.errors import ConfigError, QueryError
 from langchain_picaco.instruction import HistoryEntry, MetaInstruction, ValueScores
 from langchain_picaco.llm.calls import CallUsage, ModelCaller, check_chat_models, model_identity
@@ -383,11 +383,7 @@ def _config(config: OproConfig | dict[str, Any] | None) -> OproConfig:
     try:
         return OproConfig.model_validate(config)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "config"
-        raise ConfigError(
-            f"config.{loc}", f"{err['msg']} (got {err.get('input')!r})", "use a value in range"
-        ) from None
+        raise config_error(exc) from None
 
 
 def _queries(queries: Sequence[str] | str | Path | None, value_set: ValueSet) -> list[str]:
