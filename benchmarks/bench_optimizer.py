@@ -35,7 +35,9 @@ seconds, offline, and repeat exactly:
     the conflicting world (``ConflictingWorld``: rival values, where weakest-value edits trade
     one value for another) with a clean and a noisy judge, and the five worlds of (c); twenty
     seeds each, held-out min and mean by the world's clean judge, per-seed wins and the paired
-    mean difference (pareto minus weakest) with its 95 % t interval.
+    mean difference (pareto minus weakest) with its 95 % t interval. ``--proposal-style
+    add_sentence`` runs it with the proposer writing one sentence at a time (a merge keeps the
+    incumbent and adds one sentence for what the other front member does better).
 
 Usage:
     .venv/bin/python benchmarks/bench_optimizer.py              # all three parts
@@ -44,6 +46,7 @@ Usage:
     .venv/bin/python benchmarks/bench_optimizer.py --only c --no-greedy --world 0.8,0.1
     .venv/bin/python benchmarks/bench_optimizer.py --only b --markdown b.md   # tables as markdown
     .venv/bin/python benchmarks/bench_optimizer.py --only d --seeds 20
+    .venv/bin/python benchmarks/bench_optimizer.py --only d --proposal-style add_sentence
 """
 
 from __future__ import annotations
@@ -464,12 +467,19 @@ def _strategy_run(
     seed: int,
     strategy: str,
     budget: int | None = None,
+    style: str = "rewrite",
 ) -> MetaInstruction:
-    """PICACO at its defaults with ``strategy``; with a budget, no patience stop."""
+    """PICACO at its defaults with ``strategy`` and ``style``; with a budget, no patience stop."""
     extra: dict[str, Any] = {}
     if budget is not None:
         extra = {"budget": Budget(max_calls=budget), "patience": 10}
-    cfg = PicacoConfig(seed=seed, calibrate=False, proposal_strategy=strategy, **extra)
+    cfg = PicacoConfig(
+        seed=seed,
+        calibrate=False,
+        proposal_strategy=strategy,
+        proposal_style=style,
+        **extra,
+    )
     roles = {"judge": world.judge(), "proposer": world.proposer()}
     return PicacoOptimizer(world.target(), values=vs, config=cfg, **roles).optimize(list(qs))
 
@@ -479,16 +489,18 @@ def _held_out(world: SyntheticWorld, vs: ValueSet, mi: MetaInstruction, qs: Sequ
     return Row(row.min, row.mean, row.parrot, mi.usage.calls, row.sentences)
 
 
-def _strategies(name: str, noise: float, dilution: float, conflicting: bool, seed: int) -> dict:
+def _strategies(
+    name: str, noise: float, dilution: float, conflicting: bool, seed: int, style: str
+) -> dict:
     """One seed of part (d): the four methods' held-out rows."""
     vs = load_value_set(name)
     qs = load_queries(name, split="optimize")
     heldout = load_queries(name, split="heldout")
     kind = ConflictingWorld if conflicting else SyntheticWorld
     world = kind(vs, judge_noise=noise, dilution=dilution, seed=seed)
-    weakest = _strategy_run(world, vs, qs, seed, "weakest")
-    pareto = _strategy_run(world, vs, qs, seed, "pareto")
-    control = _strategy_run(world, vs, qs, seed, "weakest", budget=pareto.usage.calls)
+    weakest = _strategy_run(world, vs, qs, seed, "weakest", style=style)
+    pareto = _strategy_run(world, vs, qs, seed, "pareto", style=style)
+    control = _strategy_run(world, vs, qs, seed, "weakest", budget=pareto.usage.calls, style=style)
     opro = _opro(world, vs, qs, seed, max(weakest.usage.calls, pareto.usage.calls))
     runs = {WEAKEST: weakest, PARETO: pareto, CONTROL: control, OPRO: opro}
     return {label: _held_out(world, vs, mi, heldout) for label, mi in runs.items()}
@@ -508,10 +520,11 @@ def _paired(per_seed: Sequence[dict[str, Row]], ours: str, theirs: str, attr: st
     return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
-def part_d(seeds: int) -> list[str]:
+def part_d(seeds: int, style: str = "rewrite") -> list[str]:
     """Run part (d); print the text tables, return two markdown tables (scores, paired)."""
     print("\n(d) Weakest-value proposals against Pareto + merge and OPRO (held-out, clean judge;")
-    print(f"    {seeds} seeds a world; PICACO defaults T=10, C=4, S=2, minibatch 8, patience 3)")
+    print(f"    {seeds} seeds a world; PICACO defaults T=10, C=4, S=2, minibatch 8, patience 3;")
+    print(f"    proposal_style={style})")
     scores = ["| world | method | min | mean | sent. | calls |", "|---|---|---|---|---|---|"]
     paired = [
         "| world | min: pareto − weakest [95% CI] | above / equal / below "
@@ -521,7 +534,7 @@ def part_d(seeds: int) -> list[str]:
     ]
     for title, name, noise, dilution, conflicting in D_WORLDS:
         started = time.perf_counter()
-        per_seed = [_strategies(name, noise, dilution, conflicting, s) for s in range(seeds)]
+        per_seed = [_strategies(name, noise, dilution, conflicting, s, style) for s in range(seeds)]
         print(f"\n    {title}: {name} ({time.perf_counter() - started:.0f} s)")
         print(f"    {'method':<26} {'min':>5} {'mean':>5} {'sent.':>5} {'calls':>6}   min per seed")
         for i, method in enumerate(per_seed[0]):
@@ -582,6 +595,13 @@ def main() -> None:
         "five defaults (repeatable), e.g. --world 0.8,0.1",
     )
     parser.add_argument("--no-greedy", action="store_true", help="skip the sensitivity rows")
+    parser.add_argument(
+        "--proposal-style",
+        choices=["rewrite", "add_sentence"],
+        default="rewrite",
+        help="in (d), how PICACO's proposer writes (merges included): the whole instruction, "
+        "or one sentence appended to the incumbent",
+    )
     parser.add_argument("--markdown", help="also write the tables as markdown to this file")
     args = parser.parse_args()
     worlds = []
@@ -601,7 +621,7 @@ def main() -> None:
     if args.only in (None, "c"):
         blocks.append(part_c(args.seeds or 10, greedy_row=not args.no_greedy, worlds=worlds))
     if args.only in (None, "d"):
-        blocks.append(part_d(args.seeds or 20))
+        blocks.append(part_d(args.seeds or 20, style=args.proposal_style))
     _markdown(args.markdown, blocks)
     print(f"\n(total {time.perf_counter() - started:.1f} s)")
 

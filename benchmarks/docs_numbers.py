@@ -259,6 +259,12 @@ JOBS: tuple[Job, ...] = (
         out_file("table.md"), ("12 min", "1 min"),
     ),
     Job(
+        "optimizer-d-sentence", "docs/benchmarks.md", "scripted",
+        ((*BENCH_OPT, "--only", "d", "--proposal-style", "add_sentence", *MD),),
+        ((*BENCH_OPT, "--only", "d", "--proposal-style", "add_sentence", "--seeds", "2", *MD),),
+        out_file("table.md"), ("12 min", "1 min"),
+    ),
+    Job(
         "trust-a", "docs/calibration.md", "scripted",
         ((*TRUST, "--only", "a"),), ((*TRUST, "--only", "a", "--seeds", "5"),),
         stdout_markdown, ("1 min", "10 s"),

@@ -141,8 +141,9 @@ class PicacoConfig(BaseModel):
             last, MERGES the incumbent with the member of the per-value Pareto front that
             complements it best, ``optimizer.pareto.merge_parents``, into one instruction no
             longer than the longer of the two plus ``MERGE_MARGIN_CHARS``; with one candidate a
-            round, every other round). The same C proposer calls either way; acceptance is
-            unchanged.
+            round, every other round). Under ``proposal_style="add_sentence"`` a merge keeps the
+            incumbent and adds one sentence for what the other member does better. The same C
+            proposer calls either way; acceptance is unchanged.
         judge_feedback: Before each round's proposals, ask the judge once (a counted judge call,
             within ``plan()``) why the aligned pool's answer scored lowest on the weakest value
             falls short of it, and pass its one-sentence reason to the proposer (GEPA's

@@ -251,6 +251,7 @@ PROPOSER_PROBLEMS = {
     "them into one, do not add them up",
     "concatenates": "it pastes the two instructions one after the other; merge them in your own "
     "words",
+    "sentence_too_long": "the sentence is too long; say it in one short sentence",
 }
 """What the repair turn tells the proposer about each guard's rejection reason."""
 
@@ -345,6 +346,41 @@ PROPOSER_SENTENCE_REPAIR_PROMPT = ChatPromptTemplate.from_messages(
     [("human", PROPOSER_SENTENCE_REPAIR)]
 )
 """The ``add_sentence`` repair turn as a template."""
+
+PROPOSER_SENTENCE_MERGE_HUMAN = """\
+CURRENT INSTRUCTION (keep it; you add to it):
+<instruction_a>{first}</instruction_a>
+{first_scores}
+
+ANOTHER INSTRUCTION, whose answers do better on {second_strengths}:
+<instruction_b>{second}</instruction_b>
+{second_scores}
+
+Write ONE new sentence to add to the current instruction so that answers under it also get \
+what the other instruction does for {second_strengths}, without losing what the current one \
+does well. Say concretely what the assistant should do in its answers, in your own words: do \
+not copy a value's description, do not mention any particular user question, and do not ask a \
+question. Reply with only the sentence between <sentence> and </sentence>."""
+
+PROPOSER_SENTENCE_MERGE_PROMPT = ChatPromptTemplate.from_messages(
+    [("system", PROPOSER_SENTENCE_SYSTEM), ("human", PROPOSER_SENTENCE_MERGE_HUMAN)]
+)
+"""The merge prompt of the ``add_sentence`` style (``proposal_strategy="pareto"``): the
+incumbent is kept and the proposer writes one sentence that carries what the other front member
+does better; the code appends it. Variables: those of ``PROPOSER_MERGE_PROMPT`` and
+``second_strengths`` (the values the other member is stronger on, comma-separated)."""
+
+PROPOSER_SENTENCE_MERGE_REPAIR = """\
+That sentence cannot be used: {problem}. Write a DIFFERENT sentence that tells the assistant what \
+to do so its answers also act on {second_strengths}. Reply with only the sentence between \
+<sentence> and </sentence>."""
+"""The repair turn of a sentence merge a guard rejected. Variables: ``problem``,
+``second_strengths``."""
+
+PROPOSER_SENTENCE_MERGE_REPAIR_PROMPT = ChatPromptTemplate.from_messages(
+    [("human", PROPOSER_SENTENCE_MERGE_REPAIR)]
+)
+"""The sentence merge's repair turn as a template (one human message)."""
 
 PROPOSER_SCORE_LINE = "- {name}: {score:.2f}"
 """One per-value score line shown to the proposer."""

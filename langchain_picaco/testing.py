@@ -379,6 +379,21 @@ class SyntheticWorld:
             for g in groups
         )
 
+    def merge_sentence(self, first: str, second: str) -> str:
+        """How the scripted proposer merges under ``add_sentence``: one sentence for ``first``.
+
+        The sentence asks for the first value ``second`` makes the target act on and ``first``
+        does not, together with its rival when ``first`` keeps the rival (one idea, so at most
+        two values); for ``second``'s first value when ``first`` already has them all.
+        """
+        mine = self.requested(first)
+        theirs = self.requested(second) or list(self.value_set.names[:1])
+        name = next((n for n in theirs if n not in mine), theirs[0])
+        rival = self.rival(name)
+        if rival is not None and rival in mine:
+            return f"Keep {self.trigger(name)} and {self.trigger(rival)} together in every answer."
+        return f"Let {self.trigger(name)} guide every answer."
+
     def parroted(self, instruction: str | None) -> list[str]:
         """Value descriptions the instruction pastes (the target then parrots them)."""
         if not instruction:
@@ -567,7 +582,8 @@ class ScriptedProposer(ScriptedChatModel):
     """Edits the current instruction: adds a focused sentence for the weakest value.
 
     Asked to merge two instructions (the ``<instruction_a>`` and ``<instruction_b>`` of the
-    merge prompt), it answers :meth:`SyntheticWorld.merge` of the two.
+    merge prompt), it answers :meth:`SyntheticWorld.merge` of the two, or under
+    ``add_sentence`` :meth:`SyntheticWorld.merge_sentence`.
     """
 
     world: Any
@@ -577,6 +593,8 @@ class ScriptedProposer(ScriptedChatModel):
         merge = _MERGE.search(prompt)
         if merge is not None:
             first, second = (part.strip() for part in merge.groups())
+            if "<sentence>" in prompt:  # the add_sentence style: one sentence for the first
+                return f"<sentence>{self.world.merge_sentence(first, second)}</sentence>"
             return f"<instruction>{self.world.merge(first, second)}</instruction>"
         match = _INSTRUCTION.search(prompt)
         current = match.group(1).strip() if match else ""

@@ -21,9 +21,11 @@ from langchain_picaco.scoring.redundancy import word_ngrams, words
 __all__ = [
     "MAX_INSTRUCTION_CHARS",
     "MERGE_MARGIN_CHARS",
+    "MERGE_SENTENCE_CHARS",
     "MIN_INSTRUCTION_CHARS",
     "guard_candidate",
     "guard_merge",
+    "guard_merge_sentence",
     "guard_sentence",
     "off_task_share",
     "parse_candidate",
@@ -37,6 +39,9 @@ MIN_INSTRUCTION_CHARS = 12
 """Shortest candidate instruction the guards accept."""
 MERGE_MARGIN_CHARS = 80
 """How much longer than the longer of its two parents a merged instruction may be."""
+MERGE_SENTENCE_CHARS = 200
+"""How much longer than the longer of its two parents a sentence merge (the incumbent plus one
+sentence, ``proposal_style="add_sentence"``) may be: room for one sentence, not two."""
 _INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)(?:</instruction>|$)", re.S | re.I)
 _SENTENCE_TAG = re.compile(r"<\s*sentence\s*>(.*?)(?:<\s*/\s*sentence\s*>|$)", re.S | re.I)
 _ANY_TAG = re.compile(r"<\s*/?\s*(?:sentence|instruction)\s*>", re.I)
@@ -137,6 +142,39 @@ def guard_merge(
     if all(word_key(p) in key for p in parents):
         return "concatenates"
     return None
+
+
+def guard_merge_sentence(
+    sentence: str,
+    parents: tuple[str, str],
+    *,
+    value_description: str,
+    queries: Sequence[str],
+    seen: Sequence[str],
+) -> tuple[str, str | None]:
+    """The instruction a sentence merge gives, and why it is not usable (None when it is).
+
+    Under ``proposal_style="add_sentence"`` a merge keeps the first parent (the incumbent) and
+    appends one sentence that carries what the second does better. The sentence must pass
+    :func:`guard_sentence` (``value_description``: the descriptions of the values the second
+    parent is stronger on), the whole must pass :func:`guard_candidate` (giving back a parent is
+    a duplicate) and be no longer than the longer parent plus ``MERGE_SENTENCE_CHARS``
+    ("sentence_too_long").
+
+    Returns:
+        The merged instruction (the sentence alone when the sentence is rejected) and a reason.
+    """
+    first = parents[0]
+    reason = guard_sentence(
+        sentence, instruction=first, value_description=value_description, queries=queries
+    )
+    if reason is not None:
+        return sentence, reason
+    text = f"{first} {sentence}".strip()
+    reason = guard_candidate(text, queries=queries, seen=[*seen, *parents])
+    if reason is None and len(text) > max(map(len, parents)) + MERGE_SENTENCE_CHARS:
+        reason = "sentence_too_long"
+    return text, reason
 
 
 def parse_sentence(text: str, instruction: str = "") -> str:

@@ -10,7 +10,12 @@ import pytest
 
 from langchain_picaco.config import PicacoConfig
 from langchain_picaco.instruction import MetaInstruction
-from langchain_picaco.optimizer.guards import MERGE_MARGIN_CHARS, guard_merge
+from langchain_picaco.optimizer.guards import (
+    MERGE_MARGIN_CHARS,
+    MERGE_SENTENCE_CHARS,
+    guard_merge,
+    guard_merge_sentence,
+)
 from langchain_picaco.optimizer.pareto import (
     InstructionEvidence,
     add_evidence,
@@ -171,6 +176,28 @@ def test_guard_merge_bounds_the_length_and_refuses_pastes_and_parents() -> None:
     assert guard_merge(long, (a, b), **kw) == "merge_too_long"
 
 
+def test_a_sentence_merge_keeps_the_incumbent_and_adds_one_bounded_sentence() -> None:
+    inc = "Respect family customs in every answer."
+    other = "Protect the user's safety in every answer."
+    kw = {
+        "value_description": "Safety, harmony and stability of society and relationships.",
+        "queries": list(SAMPLE_QUERIES),
+        "seen": [inc],
+    }
+    said = "Point out risks to the user's wellbeing and how to avoid them."
+    assert guard_merge_sentence(said, (inc, other), **kw) == (f"{inc} {said}", None)
+    # the sentence alone is judged first: a pasted value description is refused
+    pasted = "Safety, harmony and stability of society and relationships."
+    assert guard_merge_sentence(pasted, (inc, other), **kw) == (pasted, "copies_values")
+    # giving back a parent is a duplicate, as for any candidate
+    parent = f"{inc} Point out risks."
+    assert guard_merge_sentence("Point out risks.", (inc, parent), **kw)[1] == "duplicate"
+    # room for one sentence, not a paragraph
+    rambling = "Point out every risk to the user's wellbeing, " * 6 + "and how to avoid each."
+    assert len(rambling) > len(other) + MERGE_SENTENCE_CHARS - len(inc)
+    assert guard_merge_sentence(rambling, (inc, other), **kw)[1] == "sentence_too_long"
+
+
 class MergeCounter(ScriptedProposer):
     """The scripted proposer, counting the merge prompts it is sent."""
 
@@ -182,10 +209,17 @@ class MergeCounter(ScriptedProposer):
         return super().respond(messages, **kwargs)
 
 
-def _conflict_run(vs: ValueSet, strategy: str, seed: int) -> tuple[MetaInstruction, int]:
+def _conflict_run(
+    vs: ValueSet, strategy: str, seed: int, style: str = "rewrite"
+) -> tuple[MetaInstruction, int]:
     world = ConflictingWorld(vs, seed=seed)
     proposer = MergeCounter(world=world)
-    cfg = PicacoConfig(seed=seed, calibrate=False, proposal_strategy=strategy)  # type: ignore[arg-type]
+    cfg = PicacoConfig(
+        seed=seed,
+        calibrate=False,
+        proposal_strategy=strategy,  # type: ignore[arg-type]
+        proposal_style=style,  # type: ignore[arg-type]
+    )
     mi = PicacoOptimizer(
         world.target(), values=vs, judge=world.judge(), proposer=proposer, config=cfg
     ).optimize(load_queries("confucianism-4", split="optimize"))
@@ -202,6 +236,48 @@ def test_pareto_merges_front_members_where_weakest_value_edits_stall(vs: ValueSe
     # the merge was accepted on the paired test like any candidate
     accepted = [h for h in pareto.history if h.accepted and h.iteration > 0]
     assert accepted and all(h.gain_low is not None and h.gain_low > 0 for h in accepted)
+
+
+def test_sentence_merges_keep_the_incumbent_and_reach_the_balance(vs: ValueSet) -> None:
+    weakest, merges = _conflict_run(vs, "weakest", 1, "add_sentence")
+    assert merges == 0 and weakest.scores is not None and weakest.scores.min == 1.0
+    pareto, merges = _conflict_run(vs, "pareto", 1, "add_sentence")
+    assert merges > 0 and pareto.scores is not None and pareto.scores.min > 4
+    assert set(ConflictingWorld(vs).requested(pareto.text)) == set(vs.names)
+    # every accepted instruction extends the one before it by sentences: nothing was rewritten
+    accepted = [h.instruction for h in pareto.history if h.accepted]
+    assert len(accepted) > 1
+    assert all(b.startswith(a) for a, b in zip(accepted, accepted[1:], strict=False))
+
+
+class PromptRecorder(ScriptedProposer):
+    """The scripted proposer, keeping the merge prompts it is sent."""
+
+    prompts: list[str] = []
+
+    def respond(self, messages, **kwargs):  # type: ignore[no-untyped-def]
+        text = "\n".join(str(m.content) for m in messages)
+        if "<instruction_b>" in text:
+            self.prompts.append(text)
+        return super().respond(messages, **kwargs)
+
+
+def test_the_sentence_merge_prompt_names_what_the_other_member_does_better(
+    vs: ValueSet,
+) -> None:
+    world = ConflictingWorld(vs, seed=1)
+    proposer = PromptRecorder(world=world, prompts=[])
+    cfg = PicacoConfig(
+        seed=1, calibrate=False, proposal_strategy="pareto", proposal_style="add_sentence"
+    )
+    PicacoOptimizer(
+        world.target(), values=vs, judge=world.judge(), proposer=proposer, config=cfg
+    ).optimize(load_queries("confucianism-4", split="optimize"))
+    assert proposer.prompts
+    first = proposer.prompts[0]
+    assert "<sentence>" in first and "whose answers do better on " in first
+    strengths = first.split("whose answers do better on ")[1].split(":")[0]
+    assert strengths != "-" and all(n.strip() in vs.names for n in strengths.split(","))
 
 
 def test_the_merge_costs_no_call_the_plan_does_not_count(vs: ValueSet) -> None:

@@ -54,6 +54,7 @@ from langchain_picaco.optimizer.graph.state import (
 from langchain_picaco.optimizer.guards import (
     guard_candidate,
     guard_merge,
+    guard_merge_sentence,
     guard_sentence,
     off_task_share,
     parse_candidate,
@@ -177,9 +178,10 @@ def _merge_inputs(state: PicacoState, value_set: ValueSet) -> dict[str, Any] | N
     def lines(m: dict[str, float]) -> str:
         return "\n".join(prompts.PROPOSER_SCORE_LINE.format(name=n, score=m[n]) for n in names)
 
-    def stronger(a: dict[str, float], b: dict[str, float]) -> str:
-        return ", ".join(n for n in names if a[n] > b[n]) or "-"
+    def stronger(a: dict[str, float], b: dict[str, float]) -> list[str]:
+        return [n for n in names if a[n] > b[n]]
 
+    first, second = stronger(means[0], means[1]), stronger(means[1], means[0])
     return {
         "parents": parents,
         "values": value_set.describe(),
@@ -188,8 +190,10 @@ def _merge_inputs(state: PicacoState, value_set: ValueSet) -> dict[str, Any] | N
         "first_scores": lines(means[0]),
         "second_scores": lines(means[1]),
         "strengths": prompts.PROPOSER_MERGE_STRENGTHS.format(
-            first=stronger(means[0], means[1]), second=stronger(means[1], means[0])
+            first=", ".join(first) or "-", second=", ".join(second) or "-"
         ),
+        "second_strengths": ", ".join(second) or "-",
+        "second_description": " ".join(value_set.get(n).description for n in second),
     }
 
 
@@ -226,12 +230,33 @@ class _ProposalRound:
         return self.merge is not None and variant == self.merge_variant
 
     def read_merge(self, reply: str) -> tuple[str, str | None]:
-        """The merged instruction in a reply, and why it is unusable (None: usable)."""
+        """The merged instruction in a reply, and why it is unusable (None: usable).
+
+        Under ``add_sentence`` the reply is one sentence, appended to the incumbent (the first
+        parent); otherwise it is the whole merged instruction.
+        """
         assert self.merge is not None
+        parents, queries = self.merge["parents"], self.state["queries"]
+        if self.sentences:
+            sentence = parse_sentence(reply, parents[0])
+            return guard_merge_sentence(
+                sentence,
+                parents,
+                value_description=self.merge["second_description"],
+                queries=queries,
+                seen=self.seen,
+            )
         text = parse_candidate(reply)
-        return text, guard_merge(
-            text, self.merge["parents"], queries=self.state["queries"], seen=self.seen
-        )
+        return text, guard_merge(text, parents, queries=queries, seen=self.seen)
+
+    def merge_prompts(self) -> tuple[ChatPromptTemplate, ChatPromptTemplate]:
+        """The merge prompt and its repair turn, for the proposal style."""
+        if self.sentences:
+            return (
+                prompts.PROPOSER_SENTENCE_MERGE_PROMPT,
+                prompts.PROPOSER_SENTENCE_MERGE_REPAIR_PROMPT,
+            )
+        return prompts.PROPOSER_MERGE_PROMPT, prompts.PROPOSER_MERGE_REPAIR_PROMPT
 
     def read(self, reply: str) -> tuple[str, str | None]:
         """The candidate in a reply, and why it is unusable (None: usable)."""
@@ -262,7 +287,7 @@ class _ProposalRound:
         cfg, iteration, usage = self.cfg, self.iteration, self.usage
         merging = self.merging(variant)
         prompt, repair, read = (
-            (prompts.PROPOSER_MERGE_PROMPT, prompts.PROPOSER_MERGE_REPAIR_PROMPT, self.read_merge)
+            (*self.merge_prompts(), self.read_merge)
             if merging
             else (self.prompt, self.repair, self.read)
         )
@@ -304,7 +329,8 @@ class _ProposalRound:
                 *messages,
                 msg,
                 *repair.format_messages(
-                    problem=prompts.PROPOSER_PROBLEMS.get(reason, reason), weakest=self.weakest
+                    **{"weakest": self.weakest, **base},
+                    problem=prompts.PROPOSER_PROBLEMS.get(reason, reason),
                 ),
             ]
         proposed(variant)
