@@ -8,9 +8,17 @@ guard (not empty, not a question, not a copy of a query, not a duplicate or near
 instruction already tried). The script reports the usable share with and without the repair
 turn, the rejection reasons, and the proposer calls and seconds spent.
 
+With ``--merge`` every proposal is a Pareto merge (``proposal_strategy="pareto"``, one
+candidate a round, on a round that merges): the state's front holds the seed and the seed plus
+one sentence for the round's weakest value (stronger there, weaker on another value), and the
+proposer is asked to merge them (a whole instruction under ``rewrite``, one sentence under
+``add_sentence``); merges have their own guards (length bound, no pasting, no parent copy).
+
 Usage:
     .venv/bin/python benchmarks/proposer_rate.py --proposer local-1.5b --values confucianism-4 \
         --rounds 6 --candidates 2 [--style rewrite|add_sentence] [--retries 0,1]
+    .venv/bin/python benchmarks/proposer_rate.py --proposer local-1.5b --merge \
+        --style add_sentence --rounds 12
 
 Models are named as everywhere (``local``, ``local-1.5b``, a ``.gguf`` path, ``provider:model``).
 """
@@ -36,8 +44,37 @@ from langchain_picaco.optimizer.seed import default_seed_instruction
 from langchain_picaco.values.queries import load_calibration_references, load_queries
 from langchain_picaco.values.value_sets import load_value_set
 
+PARTNER_SENTENCE = "In every answer, say plainly how your advice serves {value}."
+"""The sentence that makes the merge partner (``--merge``) stronger on the weakest value."""
 
-def _state(value_set: Any, weakest: str, iteration: int) -> dict[str, Any]:
+
+def _front(value_set: Any, seed: str, weakest: str) -> dict[str, Any]:
+    """Evidence and front for ``--merge``: the seed, and the seed plus a sentence for ``weakest``.
+
+    The partner is better on ``weakest`` (3.4 against 2.2) and worse on the next value (2.9
+    against 3.6), so neither dominates and the partner complements the seed.
+    """
+    names = list(value_set.names)
+    other = names[(names.index(weakest) + 1) % len(names)]
+    partner = f"{seed} {PARTNER_SENTENCE.format(value=weakest)}"
+    mine = {n: (2.2 if n == weakest else 3.6) for n in names}
+    theirs = {**mine, weakest: 3.4, other: 2.9}
+    evidence = [
+        {
+            "instruction": text,
+            "sums": {n: 8 * v for n, v in means.items()},
+            "counts": dict.fromkeys(names, 8),
+        }
+        for text, means in ((seed, mine), (partner, theirs))
+    ]
+    front = [
+        {"instruction": e["instruction"], "per_value": means, "evidence": e["counts"]}
+        for e, means in zip(evidence, (mine, theirs), strict=True)
+    ]
+    return {"evidence": evidence, "pareto_front": front}
+
+
+def _state(value_set: Any, weakest: str, iteration: int, merge: bool = False) -> dict[str, Any]:
     queries = load_queries(value_set.name, split="optimize")[:4]
     refs = load_calibration_references(list(value_set.names))
     aligned = {}
@@ -47,6 +84,7 @@ def _state(value_set: Any, weakest: str, iteration: int) -> dict[str, Any]:
     scores = {n: (2.2 if n == weakest else 3.6) for n in value_set.names}
     seed = default_seed_instruction(value_set)
     return {
+        **(_front(value_set, seed, weakest) if merge else {}),
         "values": value_set.model_dump(),
         "queries": queries,
         "instruction": seed,
@@ -75,10 +113,15 @@ async def _run(args: argparse.Namespace, retries: int) -> dict[str, Any]:
             seed=args.seed + r,
             calibrate=False,
             **({"proposal_style": args.style} if args.style else {}),
+            **({"proposal_strategy": "pareto"} if args.merge else {}),
         )
         runtime = SimpleNamespace(context=PicacoContext(config=cfg), stream_writer=None)
         weakest = value_set.names[r % len(value_set)]
-        out = await nodes.propose(_state(value_set, weakest, r), runtime, {})  # type: ignore[arg-type]
+        # a merge round: with one candidate, every even round merges (the state holds the round
+        # before it)
+        iteration = 2 * r + 1 if args.merge else r
+        state = _state(value_set, weakest, iteration, merge=args.merge)
+        out = await nodes.propose(state, runtime, {})  # type: ignore[arg-type]
         calls += out["usage"]["calls"]
         totals["usable"] += len(out["candidates"])
         totals["asked"] += args.candidates
@@ -108,8 +151,13 @@ def main() -> None:
     parser.add_argument("--style", default=None, help="PicacoConfig.proposal_style, if set")
     parser.add_argument("--max-tokens", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--merge", action="store_true", help="every proposal a Pareto merge (one candidate)"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
+    if args.merge:
+        args.candidates = 1
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -118,7 +166,7 @@ def main() -> None:
         res = asyncio.run(_run(args, retries))
         res.update(
             proposer=args.proposer, values=args.values, style=args.style or "default",
-            commit=commit, load=os.getloadavg()[0],
+            merge=args.merge, commit=commit, load=os.getloadavg()[0],
         )  # fmt: skip
         results.append(res)
         print(json.dumps(res, indent=1), flush=True)
