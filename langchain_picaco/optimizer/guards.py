@@ -44,14 +44,17 @@ MERGE_SENTENCE_CHARS = 200
 sentence, ``proposal_style="add_sentence"``) may be: room for one sentence, not two."""
 _INSTRUCTION_TAG = re.compile(r"<instruction>(.*?)(?:</instruction>|$)", re.S | re.I)
 _SENTENCE_TAG = re.compile(r"<\s*sentence\s*>(.*?)(?:<\s*/\s*sentence\s*>|$)", re.S | re.I)
-_ANY_TAG = re.compile(r"<\s*/?\s*(?:sentence|instruction)\s*>", re.I)
+_ANY_TAG = re.compile(r"<\s*/?\s*(?:sentence|instruction(?:_[ab])?)\s*>", re.I)
+_SPACE_BEFORE_STOP = re.compile(r"\s+([.!?,;])")
+_DOUBLED_STOP = re.compile(r"([.!?])\.+")
 _META = re.compile(
     r"\b(?:value'?s?\s+description|(?:this|the)\s+(?:instruction|description)"
-    r"|based\s+on\s+the\s+value)\b",
+    r"|based\s+on\s+the\s+value|instruction[_ ][ab]|(?:other|current)\s+instruction)\b",
     re.I,
 )
 """A sentence about the proposer's prompt ("acts on conformity based on the value's
-description") instead of what the assistant should do: the target never sees that prompt."""
+description", "under instruction_b", "like the other instruction") instead of what the assistant
+should do: the target never sees that prompt."""
 _QUESTION_START = re.compile(
     r"^(what|how|why|when|where|who|which|can|could|would|should|is|are|do|does|did)\b", re.I
 )
@@ -191,6 +194,8 @@ def parse_sentence(text: str, instruction: str = "") -> str:
     if inner is not None:
         body = inner.group(1)
     body = " ".join(_ANY_TAG.sub(" ", body).strip().strip('"').split())
+    # tag debris leaves stray punctuation: "alive. ." -> "alive."
+    body = _DOUBLED_STOP.sub(r"\1", _SPACE_BEFORE_STOP.sub(r"\1", body))
     current = " ".join(instruction.split())
     if current and body.lower().startswith(current.lower()):
         body = body[len(current) :].strip()

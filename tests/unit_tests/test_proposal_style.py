@@ -37,6 +37,10 @@ def test_parse_sentence_reads_the_tags_and_ends_the_sentence() -> None:
     assert parse_sentence(f"<sentence>{seed}   Keep customs alive.</sentence>", seed) == (
         "Keep customs alive."
     )
+    # a merge reply that hands back the other instruction in the merge prompt's own tags
+    # (seen from the 1.5B proposer): the tags go, and so does the incumbent at its start
+    merged = f"<sentence><instruction_a>{seed} Keep customs alive.</instruction_a>.</sentence>"
+    assert parse_sentence(merged, seed) == "Keep customs alive."
 
 
 def test_guard_sentence_reasons(vs: ValueSet) -> None:
@@ -53,6 +57,10 @@ def test_guard_sentence_reasons(vs: ValueSet) -> None:
     meta = "You are a helpful assistant that acts on conformity based on the value's description."
     assert guard_sentence(meta, **kw) == "meta"
     assert guard_sentence("Follow the instruction about customs in every answer.", **kw) == "meta"
+    # merge replies that point at the merge prompt's instructions (seen from the 1.5B proposer)
+    under_b = "Under instruction_b, the assistant should respond with advice that serves others."
+    assert guard_sentence(under_b, **kw) == "meta"
+    assert guard_sentence("Keep customs alive like the other instruction does.", **kw) == "meta"
     assert guard_sentence("Stress the value of keeping family customs alive.", **kw) is None
     assert guard_sentence(QUERIES[1].rstrip("?") + " for the family.", **kw) == "copies_query"
 
