@@ -248,6 +248,15 @@ def test_sentence_merges_keep_the_incumbent_and_reach_the_balance(vs: ValueSet) 
     accepted = [h.instruction for h in pareto.history if h.accepted]
     assert len(accepted) > 1
     assert all(b.startswith(a) for a, b in zip(accepted, accepted[1:], strict=False))
+    # the plan stays an upper bound with sentence merges (the same C proposer calls a round)
+    world = ConflictingWorld(vs, seed=1)
+    cfg = PicacoConfig(
+        seed=1, calibrate=False, proposal_strategy="pareto", proposal_style="add_sentence"
+    )
+    plan = PicacoOptimizer(
+        world.target(), values=vs, judge=world.judge(), proposer=world.proposer(), config=cfg
+    ).plan(load_queries("confucianism-4", split="optimize"))
+    assert pareto.usage.calls <= plan.max_calls
 
 
 class PromptRecorder(ScriptedProposer):
