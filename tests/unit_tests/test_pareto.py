@@ -348,3 +348,29 @@ def test_the_default_strategy_keeps_the_settings_fingerprint_of_older_checkpoint
     assert _settings_fingerprint(cfg) == old
     assert _settings_fingerprint(PicacoConfig(proposal_strategy="pareto")) != old
     assert _settings_fingerprint(PicacoConfig(judge_feedback=True)) != old
+
+
+def test_evidence_does_not_depend_on_the_order_tasks_finished_in() -> None:
+    import random
+
+    from langchain_picaco.optimizer.graph.nodes import _with_evidence
+
+    ms = [
+        {"arm": arm, "instruction": text, "query": q, "sample": s, "scores": scores}
+        for arm, text, scores in (
+            ("incumbent", "INC", {"a": 5.0, "b": 1.0}),
+            ("candidate:2", "TWO", {"a": 1.0, "b": 5.0}),
+            ("candidate:10", "TEN", {"a": 3.0, "b": 3.0}),
+            ("candidate:1", "ONE", {"a": 0.1, "b": 0.7}),
+        )
+        for q in range(3)
+        for s in range(2)
+    ]
+    state = {"evidence": []}
+    first = _with_evidence(state, list(ms), ["a", "b"])  # type: ignore[arg-type]
+    # the order the instructions were first measured in: incumbent, candidates by number
+    assert [e["instruction"] for e in first["evidence"]] == ["INC", "ONE", "TWO", "TEN"]
+    for seed in range(5):
+        shuffled = list(ms)
+        random.Random(seed).shuffle(shuffled)
+        assert _with_evidence(state, shuffled, ["a", "b"]) == first  # type: ignore[arg-type]

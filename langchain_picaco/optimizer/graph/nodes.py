@@ -147,9 +147,22 @@ def _seen_instructions(state: PicacoState) -> list[str]:
     ]
 
 
+def _arm_order(m: Measurement) -> tuple[int, int, int, int]:
+    """A measurement's place in a fixed order: incumbent, candidates by number, challenger."""
+    arm = m.get("arm", "")
+    rank = {"incumbent": 0, "challenger": 2}.get(arm, 1)
+    number = int(arm.partition(":")[2]) if arm.startswith("candidate:") else 0
+    return rank, number, m.get("query", 0), m.get("sample", 0)
+
+
 def _with_evidence(state: PicacoState, ms: list[Measurement], names: list[str]) -> dict[str, Any]:
-    """The state's evidence with the judged responses added, and the Pareto front it gives."""
-    evidence = add_evidence(state.get("evidence") or [], ms, names)
+    """The state's evidence with the judged responses added, and the Pareto front it gives.
+
+    The responses are added in a fixed order, not the order their tasks finished in: a run
+    resumed from a checkpoint (whose kept tasks' writes come back first) builds the same
+    evidence, the same front and the same merge parents as an uninterrupted one.
+    """
+    evidence = add_evidence(state.get("evidence") or [], sorted(ms, key=_arm_order), names)
     return {"evidence": evidence, "pareto_front": pareto_front(evidence)}
 
 
