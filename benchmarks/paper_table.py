@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         default="rubric",
     )
     p.add_argument("--proposal-style", choices=["rewrite", "add_sentence"], default="rewrite")
-    p.add_argument("--proposal-strategy", choices=["weakest", "pareto"], default="weakest")
+    p.add_argument("--proposal-strategy", choices=["weakest", "pareto"], default="pareto")
     p.add_argument(
         "--max-tokens", type=int, default=0, help="cap of each target response (0: the model's)"
     )

@@ -77,7 +77,8 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--proposal-strategy",
         choices=["weakest", "pareto"],
-        help="propose for the weakest value only (default), or also merge Pareto-front members",
+        help="also merge Pareto-front members (pareto, the default), or propose for the weakest "
+        "value only (weakest; runs saved before 0.2)",
     )
 
 

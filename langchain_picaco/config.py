@@ -143,7 +143,10 @@ class PicacoConfig(BaseModel):
             longer than the longer of the two plus ``MERGE_MARGIN_CHARS``; with one candidate a
             round, every other round). Under ``proposal_style="add_sentence"`` a merge keeps the
             incumbent and adds one sentence for what the other member does better. The same C
-            proposer calls either way; acceptance is unchanged.
+            proposer calls either way; acceptance is unchanged. Default "pareto" since 0.2: in a
+            world whose values pull against each other it reaches the balance weakest-value edits
+            miss, and elsewhere it measured level (docs/benchmarks.md, part (d)); runs saved
+            before 0.2 used "weakest".
         judge_feedback: Before each round's proposals, ask the judge once (a counted judge call,
             within ``plan()``) why the aligned pool's answer scored lowest on the weakest value
             falls short of it, and pass its one-sentence reason to the proposer (GEPA's
@@ -200,7 +203,7 @@ class PicacoConfig(BaseModel):
     noisy_pool: int = Field(default=15, ge=0, le=1000)
     candidates: int = Field(default=4, ge=1, le=64)
     proposal_style: Literal["rewrite", "add_sentence"] = "rewrite"
-    proposal_strategy: Literal["weakest", "pareto"] = "weakest"
+    proposal_strategy: Literal["weakest", "pareto"] = "pareto"
     judge_feedback: bool = False
     proposer_retries: int = Field(default=1, ge=0, le=3)
     beta: float = Field(default=DEFAULT_BETA, gt=0)
@@ -274,14 +277,15 @@ def config_error(exc: ValidationError) -> ConfigError:
 
 
 NEWER_SETTINGS: dict[str, Any] = {"proposal_strategy": "weakest", "judge_feedback": False}
-"""Settings added after runs were saved, with the default that behaves as before."""
+"""Settings added after runs were saved, with the value that behaves as before (for
+``proposal_strategy`` no longer the default: a run saved before 0.2 resumes with "weakest")."""
 
 
 def comparable_settings(config: PicacoConfig, exclude: set[str] | None = None) -> dict[str, Any]:
     """The config as JSON data for a fingerprint that runs saved before newer settings match.
 
-    A setting of :data:`NEWER_SETTINGS` at its default is left out, so a checkpoint or a
-    comparison's kept phases (``resume_dir``) made before it existed still resume.
+    A setting of :data:`NEWER_SETTINGS` at its old behaviour is left out, so a checkpoint or a
+    comparison's kept phases (``resume_dir``) made before it existed still resume with it.
 
     Args:
         config: The settings.

@@ -475,6 +475,14 @@ class PicacoOptimizer:
         elif saved and saved != [q.strip() for q in queries]:
             problem = f"was started with other queries ({len(saved)} of them)"
         elif fingerprint and fingerprint != _settings_fingerprint(self.config):
+            before = self.config.model_copy(update={"proposal_strategy": "weakest"})
+            if fingerprint == _settings_fingerprint(before):
+                raise ConfigError(
+                    f"thread_id {tid!r}",
+                    "was started with proposal_strategy='weakest' (the default before 0.2)",
+                    "resume with proposal_strategy='weakest' (--proposal-strategy weakest), or "
+                    "start a new run id",
+                )
             problem = "was started with other settings (iterations, seed, candidates, ...)"
         if problem:
             raise ConfigError(

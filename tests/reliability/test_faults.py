@@ -94,8 +94,10 @@ def test_a_tenth_of_calls_failing_changes_nothing_and_is_counted(
 
 
 def test_every_fault_kind_at_once(world: SyntheticWorld, baseline: MetaInstruction) -> None:
-    # a third of the calls fail, each kind about as often (at most 2 faults per request)
-    mi, counts = faulty_run(world, FAULT_KINDS, rate=0.35, seed=5)
+    # a third of the calls fail, each kind about as often (at most 2 faults per request); the
+    # seed is one whose draws hold every kind on this run's calls (seed 5 did before 0.2's
+    # pareto default changed which calls are made)
+    mi, counts = faulty_run(world, FAULT_KINDS, rate=0.35, seed=6)
     same_result(mi, baseline)
     assert set(counts) == set(FAULT_KINDS), counts
     faults = mi.usage.faults

@@ -143,6 +143,24 @@ def test_resuming_with_other_queries_or_settings_is_refused(
     assert make_optimizer(world, checkpointer=ckpt).optimize(QUERIES, thread_id="r").text
 
 
+def test_a_run_saved_before_the_pareto_default_says_how_to_resume_it(
+    world: SyntheticWorld, tmp_path: Path
+) -> None:
+    ckpt = InMemorySaver()
+    judge = CrashingJudge(world=world, after=20)
+    old = settings(proposal_strategy="weakest")  # what runs saved before 0.2 used
+    with pytest.raises(ModelCallError):
+        make_optimizer(world, judge=judge, checkpointer=ckpt, config=old).optimize(
+            QUERIES, thread_id="r"
+        )
+    with pytest.raises(ConfigError) as info:
+        make_optimizer(world, checkpointer=ckpt, config=settings()).optimize(QUERIES, thread_id="r")
+    assert "proposal_strategy='weakest'" in info.value.fix
+    assert (
+        make_optimizer(world, checkpointer=ckpt, config=old).optimize(QUERIES, thread_id="r").text
+    )
+
+
 # ------------------------------------------------------------------------- SIGKILL
 def _picaco_args(tmp_path: Path, out: Path, *, cache: bool) -> list[str]:
     queries = tmp_path / "queries.txt"

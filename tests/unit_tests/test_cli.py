@@ -224,4 +224,4 @@ def test_proposal_strategy_and_style_reach_the_config() -> None:
     default = _config(
         _parser().parse_args(["optimize", "--values", "confucianism-4", "--out", "x.json"])
     )
-    assert default.proposal_strategy == "weakest"
+    assert default.proposal_strategy == "pareto"  # the default since 0.2

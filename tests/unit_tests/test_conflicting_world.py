@@ -70,7 +70,7 @@ def test_weakest_value_hill_climbing_stalls_in_most_seeds(vs: ValueSet) -> None:
     stalled = 0
     for seed in range(4):
         world = ConflictingWorld(vs, seed=seed)
-        cfg = PicacoConfig(seed=seed, calibrate=False)
+        cfg = PicacoConfig(seed=seed, calibrate=False, proposal_strategy="weakest")
         roles = {"judge": world.judge(), "proposer": world.proposer()}
         mi = PicacoOptimizer(world.target(), values=vs, config=cfg, **roles).optimize(
             list(SAMPLE_QUERIES)

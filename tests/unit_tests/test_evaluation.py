@@ -481,13 +481,16 @@ def test_opro_is_scored_with_picacos_judge_protocol_and_within_its_budget() -> N
 
 
 def test_kept_phases_of_a_comparison_made_before_newer_settings_still_match() -> None:
-    """A resume_dir made before proposal_strategy/judge_feedback existed resumes at defaults."""
+    """A resume_dir made before proposal_strategy/judge_feedback existed resumes with "weakest".
+
+    Not at the default: since 0.2 it is "pareto", which such a folder's phases did not use.
+    """
     from langchain_picaco.config import NEWER_SETTINGS
     from langchain_picaco.evaluate.resume import fingerprint
 
     vs = load_value_set("confucianism-4")
     qs, held = ["q1", "q2"], ["h1"]
-    cfg = PicacoConfig()
+    cfg = PicacoConfig(proposal_strategy="weakest")
     before = json.dumps(
         {
             "values": vs.model_dump(mode="json"),
@@ -503,5 +506,6 @@ def test_kept_phases_of_a_comparison_made_before_newer_settings_still_match() ->
         default=str,
     )
     assert fingerprint(vs, qs, held, cfg, 1, ["m"]) == hashlib.sha256(before.encode()).hexdigest()
-    pareto = PicacoConfig(proposal_strategy="pareto")
+    pareto = PicacoConfig()
+    assert pareto.proposal_strategy == "pareto"
     assert fingerprint(vs, qs, held, pareto, 1, ["m"]) != fingerprint(vs, qs, held, cfg, 1, ["m"])

@@ -14,7 +14,8 @@ from langchain_picaco.values.value_sets import ValueSet
 
 QUERIES = list(SAMPLE_QUERIES[:4])
 SETTINGS: dict[str, Any] = {"iterations": 3, "patience": 3, "candidates": 2, "seed": 2}
-SETTINGS.update(samples_per_query=1, calibrate=False)
+# weakest-value proposals only: every proposal gets the feedback (a merge does not)
+SETTINGS.update(samples_per_query=1, calibrate=False, proposal_strategy="weakest")
 
 
 class Recorder(ScriptedProposer):
@@ -30,7 +31,7 @@ class Recorder(ScriptedProposer):
 def _run(vs: ValueSet, feedback: bool, **kw: Any) -> tuple[Any, Recorder, Any]:
     world = SyntheticWorld(vs)
     proposer = Recorder(world=world, prompts=[])
-    cfg = PicacoConfig(**SETTINGS, judge_feedback=feedback, **kw)
+    cfg = PicacoConfig(**{**SETTINGS, **kw}, judge_feedback=feedback)
     opt = PicacoOptimizer(
         world.target(), values=vs, judge=world.judge(), proposer=proposer, config=cfg
     )

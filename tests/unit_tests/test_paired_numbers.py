@@ -63,6 +63,7 @@ async def test_only_the_winners_responses_enter_the_aligned_pool(
         samples_per_query=2,
         calibrate=False,
         acceptance=acceptance,
+        proposal_strategy="weakest",  # candidates that change nothing, merges included
     )
     resources = Resources(target=world.target(), judge=world.judge(), proposer=NeutralProposer())
     states = await _states(resources, cfg, vs)

@@ -338,16 +338,18 @@ def test_a_rejected_merge_is_counted_like_any_rejected_candidate(vs: ValueSet) -
     assert mi.usage.faults.get("proposer_repaired", 0) > 0  # the repair turn was tried
 
 
-def test_the_default_strategy_keeps_the_settings_fingerprint_of_older_checkpoints() -> None:
+def test_weakest_keeps_the_settings_fingerprint_of_checkpoints_saved_before_0_2() -> None:
     from langchain_picaco.optimizer.picaco_optimizer import _settings_fingerprint
 
-    cfg = PicacoConfig()
+    cfg = PicacoConfig(proposal_strategy="weakest")
     data = cfg.model_dump(mode="json", exclude={"max_concurrency", "retry", "budget"})
     del data["proposal_strategy"], data["judge_feedback"]
     old = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
     assert _settings_fingerprint(cfg) == old
-    assert _settings_fingerprint(PicacoConfig(proposal_strategy="pareto")) != old
-    assert _settings_fingerprint(PicacoConfig(judge_feedback=True)) != old
+    # the default since 0.2 is pareto: an older checkpoint does not resume under it
+    assert PicacoConfig().proposal_strategy == "pareto"
+    assert _settings_fingerprint(PicacoConfig()) != old
+    assert _settings_fingerprint(cfg.model_copy(update={"judge_feedback": True})) != old
 
 
 def test_evidence_does_not_depend_on_the_order_tasks_finished_in() -> None:
