@@ -440,7 +440,15 @@ def _cmd_show(args: argparse.Namespace) -> int:
         if h.rejected_reason:
             rejected[h.rejected_reason] = rejected.get(h.rejected_reason, 0) + 1
     considered = sum(1 for h in mi.history if not h.rejected_reason)
+    merges = [h for h in mi.history if h.proposal == "merge"]
     print(f"\ncandidates scored: {considered}; rejected by guards: {json.dumps(rejected)}")
+    if merges:
+        scored = [h for h in merges if not h.rejected_reason]
+        won = sum(h.accepted for h in scored)
+        print(
+            f"merges of Pareto-front members: {len(scored)} scored ({won} accepted), "
+            f"{len(merges) - len(scored)} rejected by guards"
+        )
     _print_front(mi)
     if mi.calibration:
         from langchain_picaco.scoring.calibration import CalibrationReport

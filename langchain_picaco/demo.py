@@ -115,8 +115,9 @@ def outcome_lines(mi: MetaInstruction, calibration: CalibrationReport | None = N
             if h.gain_low is not None and h.gain_high is not None
             else "[n/a]"
         )
+        kind = " (a merge of two Pareto-front members)" if h.proposal == "merge" else ""
         lines.append(
-            f"- round {h.iteration} challenger: paired gain {h.gain:+.3f} {interval} over "
+            f"- round {h.iteration} challenger{kind}: paired gain {h.gain:+.3f} {interval} over "
             f"{h.looks or 1} look(s), not beyond the noise: {h.instruction!r}"
         )
     screened = [h for h in rounds if h.gain is None and not h.rejected_reason]
@@ -127,7 +128,8 @@ def outcome_lines(mi: MetaInstruction, calibration: CalibrationReport | None = N
             "minibatch" + (f" (screen gains on the objective: {gains})" if gains else "")
         )
         for h in screened:
-            lines.append(f"  screened out: {h.instruction!r}")
+            kind = " (merge)" if h.proposal == "merge" else ""
+            lines.append(f"  screened out{kind}: {h.instruction!r}")
     lines.append(f"- stopped by: {mi.stop_reason}")
     return lines
 

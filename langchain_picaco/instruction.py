@@ -88,6 +88,8 @@ class HistoryEntry(BaseModel):
         looks: Confirmation looks it took (fresh samples were added after an inconclusive look).
         accepted: Whether it became the current instruction.
         rejected_reason: Why a guard rejected it before scoring, if it did.
+        proposal: "merge" when it merged two Pareto-front members
+            (``proposal_strategy="pareto"``); None when it improved the weakest value.
     """
 
     iteration: int
@@ -101,6 +103,7 @@ class HistoryEntry(BaseModel):
     looks: int | None = None
     accepted: bool = False
     rejected_reason: str | None = None
+    proposal: Literal["merge"] | None = None
 
 
 class ParetoMember(BaseModel):

@@ -502,6 +502,7 @@ class PicacoOptimizer:
                 iteration=r["iteration"],
                 instruction=r["instruction"] or "(empty)",
                 rejected_reason=r["reason"],
+                proposal=r.get("proposal"),
             )
             for r in values.get("rejected") or []
         ]

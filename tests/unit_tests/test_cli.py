@@ -192,6 +192,22 @@ def test_show_prints_the_pareto_front_with_its_evidence(capsys, artifact: Path) 
     assert f"{name} {score:.2f} (n={first['evidence'][name]})" in out
 
 
+def test_show_counts_the_merges(capsys, artifact: Path, tmp_path: Path) -> None:
+    from langchain_picaco.instruction import HistoryEntry, MetaInstruction
+
+    mi = MetaInstruction.load(artifact)
+    merges = [
+        HistoryEntry(iteration=2, instruction="A merged one.", proposal="merge", accepted=True),
+        HistoryEntry(iteration=4, instruction="Too long.", proposal="merge",
+                     rejected_reason="merge_too_long"),
+    ]  # fmt: skip
+    path = tmp_path / "merged.json"
+    mi.model_copy(update={"history": [*mi.history, *merges]}).save(path)
+    code, out, _ = _run(capsys, "show", str(path))
+    assert code == 0
+    assert "merges of Pareto-front members: 1 scored (1 accepted), 1 rejected by guards" in out
+
+
 def test_evaluate_scores_the_saved_instruction(capsys, artifact: Path, queries_file: Path) -> None:
     code, out, err = _run(
         capsys,

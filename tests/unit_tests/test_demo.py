@@ -93,3 +93,22 @@ def test_a_check_too_small_for_an_interval_says_so_with_its_separations() -> Non
     assert "(1 reference pair(s) per value) is too small for an interval" in text
     assert "tradition +1.16, security +0.51" in text
     assert "does not clearly see" not in text
+
+
+def test_a_merge_is_named_as_one() -> None:
+    history = [
+        HistoryEntry(iteration=1, instruction=SEED + " A.", screen_gain=-0.1),
+        HistoryEntry(
+            iteration=2,
+            instruction=SEED + " AB.",
+            gain=0.6,
+            gain_low=-0.6,
+            gain_high=1.9,
+            proposal="merge",
+        ),
+        HistoryEntry(iteration=4, instruction=SEED + " BA.", screen_gain=-0.2, proposal="merge"),
+    ]
+    text = "\n".join(outcome_lines(_mi(history)))
+    assert "round 2 challenger (a merge of two Pareto-front members): paired gain +0.600" in text
+    assert f"screened out (merge): {SEED + ' BA.'!r}" in text
+    assert f"screened out: {SEED + ' A.'!r}" in text

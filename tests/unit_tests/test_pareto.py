@@ -229,8 +229,14 @@ def _conflict_run(
 def test_pareto_merges_front_members_where_weakest_value_edits_stall(vs: ValueSet) -> None:
     weakest, merges = _conflict_run(vs, "weakest", 1)
     assert merges == 0 and weakest.scores is not None and weakest.scores.min == 1.0
+    assert not any(h.proposal for h in weakest.history)
     pareto, merges = _conflict_run(vs, "pareto", 1)
     assert merges > 0 and pareto.scores is not None and pareto.scores.min > 4
+    # the artifact says which candidates were merges; the one that won is among them
+    marked = [h for h in pareto.history if h.proposal == "merge"]
+    assert 0 < len(marked) <= merges
+    assert any(h.accepted for h in marked)
+    assert any(h.instruction == pareto.text for h in marked)
     world = ConflictingWorld(vs)
     assert set(world.requested(pareto.text)) == set(vs.names)
     # the merge was accepted on the paired test like any candidate
@@ -331,7 +337,7 @@ def test_a_rejected_merge_is_counted_like_any_rejected_candidate(vs: ValueSet) -
         config=cfg,
     ).optimize(load_queries("confucianism-4", split="optimize"))
     pasted = [h for h in mi.history if h.rejected_reason in ("concatenates", "merge_too_long")]
-    assert pasted
+    assert pasted and all(h.proposal == "merge" for h in pasted)
     assert mi.usage.faults.get("rejected_concatenates", 0) + mi.usage.faults.get(
         "rejected_merge_too_long", 0
     ) == len(pasted)

@@ -330,13 +330,13 @@ class _ProposalRound:
             if reason is None:
                 break
             usage.fault(f"rejected_{reason}")
+            rejection: Rejection = {"iteration": iteration, "instruction": text, "reason": reason}
+            if merging:
+                rejection["proposal"] = "merge"
+            self.rejected.append(rejection)
             if attempt == cfg.proposer_retries:
-                self.rejected.append(
-                    {"iteration": iteration, "instruction": text, "reason": reason}
-                )
                 return ""
             # Tell the proposer what was wrong and ask again in the same conversation.
-            self.rejected.append({"iteration": iteration, "instruction": text, "reason": reason})
             usage.fault("proposer_repaired")
             messages = [
                 *messages,
@@ -432,6 +432,7 @@ class PicacoNodes:
             "changed": False,
             "stop_reason": None,
             "candidates": [],
+            "merged": [],
             "rejected": [],
             "minibatch": [],
             "measurements": RESET,
@@ -651,8 +652,11 @@ class PicacoNodes:
         raw = await asyncio.gather(
             *(round_.ask(caller, config, v, proposed) for v in range(1, cfg.candidates + 1))
         )
+        candidates = round_.distinct(raw)
+        merge = raw[round_.merge_variant - 1] if round_.merge_variant and round_.merge else ""
         return {
-            "candidates": round_.distinct(raw),
+            "candidates": candidates,
+            "merged": [merge] if merge and merge in candidates else [],
             "rejected": round_.rejected,
             "minibatch": _minibatch(cfg, iteration, len(state["queries"])),
             "phase": "evaluate",
@@ -740,6 +744,7 @@ class PicacoNodes:
         challenger: tuple[float, int] | None = None
         entries: list[HistoryRecord] = []
         screened = list(state.get("measurements") or [])
+        merged = set(state.get("merged") or [])
         for i, text in enumerate(candidates):
             arm = f"candidate:{i}"
             mine = per_query.get(arm, {})
@@ -754,6 +759,7 @@ class PicacoNodes:
                     "per_value": (per_value.get(arm) or {}).get("per_value", {}),
                     "screen_gain": gain,
                     "accepted": False,
+                    **({"proposal": "merge"} if text in merged else {}),
                 }
             )
             if off_task > cfg.calibration.max_off_task:

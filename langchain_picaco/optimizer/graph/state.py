@@ -159,6 +159,8 @@ class HistoryRecord(TypedDict, total=False):
     """Whether it became the incumbent."""
     rejected_reason: str
     """Why it was rejected after scoring (e.g. "off_task"), if it was."""
+    proposal: str
+    """"merge" when it merged two front members (absent: improves the weakest value)."""
 
 
 class Rejection(TypedDict):
@@ -170,6 +172,8 @@ class Rejection(TypedDict):
     """The reply's instruction (or sentence) as parsed."""
     reason: str
     """The guard's reason (e.g. "duplicate", "question")."""
+    proposal: NotRequired[str]
+    """"merge" when the reply was a merge of two front members (absent otherwise)."""
 
 
 class InputState(BaseModel):
@@ -231,6 +235,8 @@ class PicacoState(TypedDict, total=False):
     """Why the loop ended, once it has."""
     candidates: list[str]
     """This round's candidate instructions that passed the guards."""
+    merged: list[str]
+    """Those of this round's candidates that merge two front members (at most one)."""
     rejected: list[Rejection]
     """Candidates the guards rejected, with the reason (all rounds)."""
     minibatch: list[int]
