@@ -23,6 +23,7 @@ __all__ = [
     "MERGE_MARGIN_CHARS",
     "MERGE_SENTENCE_CHARS",
     "MIN_INSTRUCTION_CHARS",
+    "guard_appended",
     "guard_candidate",
     "guard_merge",
     "guard_merge_sentence",
@@ -147,6 +148,32 @@ def guard_merge(
     return None
 
 
+def guard_appended(
+    sentence: str,
+    instruction: str,
+    *,
+    value_description: str,
+    queries: Sequence[str],
+    seen: Sequence[str],
+) -> tuple[str, str | None]:
+    """The instruction ``sentence`` appended to ``instruction`` gives, and why it is unusable.
+
+    The ``add_sentence`` style's check: the sentence must pass :func:`guard_sentence`, and the
+    whole :func:`guard_candidate`.
+
+    Returns:
+        The new instruction (the sentence alone when the sentence is rejected) and a reason
+        (None when usable).
+    """
+    reason = guard_sentence(
+        sentence, instruction=instruction, value_description=value_description, queries=queries
+    )
+    if reason is not None:
+        return sentence, reason
+    text = f"{instruction} {sentence}".strip()
+    return text, guard_candidate(text, queries=queries, seen=seen)
+
+
 def guard_merge_sentence(
     sentence: str,
     parents: tuple[str, str],
@@ -167,14 +194,13 @@ def guard_merge_sentence(
     Returns:
         The merged instruction (the sentence alone when the sentence is rejected) and a reason.
     """
-    first = parents[0]
-    reason = guard_sentence(
-        sentence, instruction=first, value_description=value_description, queries=queries
+    text, reason = guard_appended(
+        sentence,
+        parents[0],
+        value_description=value_description,
+        queries=queries,
+        seen=[*seen, *parents],
     )
-    if reason is not None:
-        return sentence, reason
-    text = f"{first} {sentence}".strip()
-    reason = guard_candidate(text, queries=queries, seen=[*seen, *parents])
     if reason is None and len(text) > max(map(len, parents)) + MERGE_SENTENCE_CHARS:
         reason = "sentence_too_long"
     return text, reason

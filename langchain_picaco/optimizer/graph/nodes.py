@@ -52,10 +52,10 @@ from langchain_picaco.optimizer.graph.state import (
     seed_kept,
 )
 from langchain_picaco.optimizer.guards import (
+    guard_appended,
     guard_candidate,
     guard_merge,
     guard_merge_sentence,
-    guard_sentence,
     off_task_share,
     parse_candidate,
     parse_sentence,
@@ -277,17 +277,13 @@ class _ProposalRound:
         if not self.sentences:
             text = parse_candidate(reply)
             return text, guard_candidate(text, queries=state["queries"], seen=seen)
-        sentence = parse_sentence(reply, state["instruction"])
-        reason = guard_sentence(
-            sentence,
-            instruction=state["instruction"],
+        return guard_appended(
+            parse_sentence(reply, state["instruction"]),
+            state["instruction"],
             value_description=self.base["weakest_description"],
             queries=state["queries"],
+            seen=seen,
         )
-        text = f"{state['instruction']} {sentence}".strip()
-        if reason is not None:
-            return sentence, reason
-        return text, guard_candidate(text, queries=state["queries"], seen=seen)
 
     async def ask(
         self,
